@@ -114,6 +114,7 @@ export async function runMocked(
     Object.assign(pulumi.log, { info: capture("info"), warn: capture("warn"), error: capture("error"), debug: capture("debug") });
 
     let outputs: Record<string, any> = {};
+    let programError: { error: unknown } | undefined;
     const secretOutputs: string[] = [];
     try {
         const raw = await pulumi.runtime.runInPulumiStack(async () => {
@@ -134,8 +135,20 @@ export async function runMocked(
                 byUrnName.set(`${args.type}::${args.name}`, rec);
                 return undefined;
             });
-            return (await program()) ?? {};
+            // Catch here rather than letting the stack's init reject: a rejected init leaves the Stack
+            // resource's outputs promise rejected with nobody awaiting it.
+            try {
+                return (await program()) ?? {};
+            } catch (e) {
+                programError = { error: e };
+                return {};
+            }
         });
+        // runInPulumiStack resolves with the outputs; registrations may still be in flight.
+        await (pulumi.runtime as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
+        if (programError) {
+            throw programError.error;
+        }
         for (const [k, v] of Object.entries(raw ?? {})) {
             const out = pulumi.output(v as pulumi.Input<unknown>);
             if (await (out as any).isSecret) {

@@ -1,0 +1,4 @@
+export * from "./model-config";
+export * from "./model-service";
+export * from "./schema";
+export * from "./workload";

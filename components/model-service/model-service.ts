@@ -1,0 +1,256 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "crypto";
+import { labelValue, recommendedLabels, selectorLabels } from "../common/labels";
+import { modelConfigData } from "./model-config";
+import { ModelServiceSettings, ModelSettings, SLOT_NAMES, SlotName } from "./schema";
+import { ADMIN_KEY_HEADER, SLOT_LABEL, tritonPodSpec } from "./workload";
+
+/** Arguments of {@link ModelService}. */
+export interface ModelServiceArgs {
+    /** Namespace of every object (the stack's own, never `default`). */
+    namespace: pulumi.Input<string>;
+    /** app.kubernetes.io/instance value, `<project>-<stack>`. */
+    instance: string;
+    /** User labels, put after the recommended ones. */
+    labels?: Record<string, string>;
+    /** Zones the replicas spread across (R13). Length <= HPA minimum. */
+    zones: string[];
+    /** Image per blue-green slot; a slot without an image is not deployed. */
+    slots: Record<SlotName, { image?: string }>;
+    /** The slot the routing Service selects (R16). */
+    activeSlot: SlotName;
+    /** Models served, with their R12 settings. */
+    models: ModelSettings[];
+    settings: ModelServiceSettings;
+    /** Object store holding the model repository. */
+    objectStorage: { endpoint: string; region: string; forcePathStyle: boolean; serviceAccountAnnotations: Record<string, string> };
+    /** Static object-store credentials; unset: the service account's workload identity. */
+    objectStorageCredentials?: { accessKeyId: pulumi.Input<string>; secretAccessKey: pulumi.Input<string> };
+    /** Triton's restricted-API key (secret). */
+    adminKey: pulumi.Input<string>;
+    /** The explicit Kubernetes provider. */
+    provider: k8s.Provider;
+}
+
+/** What a slot declares. */
+export interface SlotResources {
+    deployment: k8s.apps.v1.Deployment;
+    hpa?: k8s.autoscaling.v2.HorizontalPodAutoscaler;
+    pdb: k8s.policy.v1.PodDisruptionBudget;
+    /** A Service for this slot alone: smoke-test a new release before switching traffic to it. */
+    service: k8s.core.v1.Service;
+}
+
+/** Image tag (or digest prefix) for the version label. */
+function imageVersion(image: string): string {
+    const digest = image.split("@")[1];
+    if (digest) {
+        return digest.replace("sha256:", "sha256-").slice(0, 19);
+    }
+    const lastSegment = image.slice(image.lastIndexOf("/") + 1);
+    return lastSegment.includes(":") ? lastSegment.slice(lastSegment.indexOf(":") + 1) : "unversioned";
+}
+
+/** ClusterIP spec exposing Triton's HTTP API on the service port (R7) and gRPC on its own port. */
+export function serviceSpec(selector: Record<string, string>, s: ModelServiceSettings): k8s.types.input.core.v1.ServiceSpec {
+    return {
+        type: "ClusterIP",
+        selector,
+        ports: [
+            // R7: collaboration platforms (through the entry point) reach Triton's HTTP API on 18789.
+            { name: "http", port: s.servicePort, targetPort: "http", protocol: "TCP" },
+            { name: "grpc", port: s.ports.grpc, targetPort: "grpc", protocol: "TCP" },
+        ],
+    };
+}
+
+/**
+ * NVIDIA Triton Inference Server on Kubernetes, blue-green: one Deployment, HPA and PDB per slot, and a
+ * ClusterIP Service on port 18789 (R7) that routes to the active slot. Switching `activeSlot` changes
+ * only that Service's selector; everything else stays byte-identical, so the preview before a
+ * switchover shows exactly one update.
+ */
+export class ModelService extends pulumi.ComponentResource {
+    /** The routing Service's name. */
+    public readonly serviceName: pulumi.Output<string>;
+    /** The routing Service's port (R7: 18789). */
+    public readonly servicePort: number;
+    /** The slot receiving traffic. */
+    public readonly activeSlot: SlotName;
+    /** Image per deployed slot. */
+    public readonly images: Partial<Record<SlotName, string>>;
+    /** Resources of each deployed slot. */
+    public readonly slots: Partial<Record<SlotName, SlotResources>>;
+    /** Selector labels shared by all model-server pods of this instance (both slots). */
+    public readonly podSelector: Record<string, string>;
+
+    constructor(name: string, args: ModelServiceArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("triton-platform:modelService:ModelService", name, {}, opts);
+        const s = args.settings;
+        const child = { parent: this, provider: args.provider };
+        const base = { name: "triton", instance: args.instance, component: "model-server" };
+        this.podSelector = selectorLabels(base);
+        this.servicePort = s.servicePort;
+        this.activeSlot = args.activeSlot;
+        const labels = (extra: Record<string, string> = {}, version?: string) => ({
+            ...recommendedLabels({ ...base, version, extra: args.labels }),
+            ...extra,
+        });
+        const metadata = (extra: Record<string, string> = {}, version?: string) => ({
+            namespace: args.namespace,
+            labels: labels(extra, version),
+        });
+
+        const adminKey = new k8s.core.v1.Secret(
+            `${name}-admin-key`,
+            { metadata: metadata(), type: "Opaque", stringData: { "admin-key": args.adminKey } },
+            child,
+        );
+        const objectStore = args.objectStorageCredentials
+            ? new k8s.core.v1.Secret(
+                  `${name}-object-store`,
+                  {
+                      metadata: metadata(),
+                      type: "Opaque",
+                      stringData: {
+                          AWS_ACCESS_KEY_ID: args.objectStorageCredentials.accessKeyId,
+                          AWS_SECRET_ACCESS_KEY: args.objectStorageCredentials.secretAccessKey,
+                      },
+                  },
+                  child,
+              )
+            : undefined;
+        const serviceAccount = new k8s.core.v1.ServiceAccount(
+            `${name}`,
+            {
+                metadata: { ...metadata(), annotations: args.objectStorage.serviceAccountAnnotations },
+                automountServiceAccountToken: false,
+            },
+            child,
+        );
+        const configData = modelConfigData(args.models, {
+            gpu: s.gpu.count > 0,
+            forcePathStyle: args.objectStorage.forcePathStyle,
+            region: args.objectStorage.region,
+        });
+        const modelConfig = new k8s.core.v1.ConfigMap(`${name}-model-config`, { metadata: metadata(), data: configData }, child);
+        // Pods restart when the generated model config changes (a ConfigMap edit alone would not).
+        const configChecksum = createHash("sha256").update(JSON.stringify(configData)).digest("hex");
+
+        this.images = {};
+        this.slots = {};
+        for (const slot of SLOT_NAMES) {
+            const image = args.slots[slot].image;
+            if (!image) {
+                continue;
+            }
+            this.images[slot] = image;
+            const slotSelector = { ...this.podSelector, [SLOT_LABEL]: slot };
+            const version = labelValue(imageVersion(image));
+            // The idle slot may be scaled to zero (no HPA: autoscaling/v2 cannot hold zero replicas).
+            const scaledToZero = s.idleSlot === "scaledToZero" && slot !== args.activeSlot;
+            const deployment = new k8s.apps.v1.Deployment(
+                `${name}-${slot}`,
+                {
+                    metadata: metadata({ [SLOT_LABEL]: slot }, version),
+                    spec: {
+                        // Unset while an HPA owns the count: a fixed value would fight it on every `up`.
+                        replicas: scaledToZero ? 0 : undefined,
+                        // R16: keep the last 3 versions for rollback.
+                        revisionHistoryLimit: 3,
+                        selector: { matchLabels: slotSelector },
+                        strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: "25%" } },
+                        template: {
+                            metadata: {
+                                labels: labels({ [SLOT_LABEL]: slot }, version),
+                                annotations: {
+                                    "triton-platform/model-config-sha256": configChecksum,
+                                    "kubectl.kubernetes.io/default-container": "triton",
+                                },
+                            },
+                            spec: tritonPodSpec({
+                                slot,
+                                image,
+                                settings: s,
+                                modelNames: args.models.map((m) => m.name),
+                                zones: args.zones,
+                                selector: slotSelector,
+                                serviceAccountName: serviceAccount.metadata.name,
+                                configMapName: modelConfig.metadata.name,
+                                adminKeySecretName: adminKey.metadata.name,
+                                objectStoreSecretName: objectStore?.metadata.name,
+                                objectStorage: args.objectStorage,
+                                modelRepositoryUri: s.modelRepository.uri,
+                            }),
+                        },
+                    },
+                },
+                child,
+            );
+            const hpa = scaledToZero
+                ? undefined
+                : new k8s.autoscaling.v2.HorizontalPodAutoscaler(
+                      `${name}-${slot}`,
+                      {
+                          metadata: metadata({ [SLOT_LABEL]: slot }),
+                          spec: {
+                              scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: deployment.metadata.name },
+                              minReplicas: s.hpa.minReplicas,
+                              maxReplicas: s.hpa.maxReplicas,
+                              metrics: [
+                                  { type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: s.hpa.cpuUtilization } } },
+                                  {
+                                      type: "Resource",
+                                      resource: { name: "memory", target: { type: "Utilization", averageUtilization: s.hpa.memoryUtilization } },
+                                  },
+                              ],
+                              behavior: {
+                                  scaleDown: {
+                                      stabilizationWindowSeconds: s.hpa.scaleDownStabilizationSeconds,
+                                      // One pod at a time: a model reload costs minutes.
+                                      policies: [{ type: "Pods", value: 1, periodSeconds: 60 }],
+                                  },
+                              },
+                          },
+                      },
+                      child,
+                  );
+            const pdb = new k8s.policy.v1.PodDisruptionBudget(
+                `${name}-${slot}`,
+                { metadata: metadata({ [SLOT_LABEL]: slot }), spec: { maxUnavailable: 1, selector: { matchLabels: slotSelector } } },
+                child,
+            );
+            const service = new k8s.core.v1.Service(
+                `${name}-${slot}`,
+                {
+                    metadata: metadata({ [SLOT_LABEL]: slot }),
+                    spec: serviceSpec(slotSelector, s),
+                },
+                child,
+            );
+            this.slots[slot] = { deployment, hpa, pdb, service };
+        }
+
+        // The routing Service: the only object whose inputs depend on activeSlot.
+        const routing = new k8s.core.v1.Service(
+            `${name}`,
+            {
+                metadata: {
+                    ...metadata(),
+                    annotations: { "triton-platform/active-slot": args.activeSlot, "triton-platform/admin-key-header": ADMIN_KEY_HEADER },
+                },
+                spec: serviceSpec({ ...this.podSelector, [SLOT_LABEL]: args.activeSlot }, s),
+            },
+            child,
+        );
+        this.serviceName = routing.metadata.name;
+
+        this.registerOutputs({
+            serviceName: this.serviceName,
+            servicePort: this.servicePort,
+            activeSlot: this.activeSlot,
+            images: this.images,
+        });
+    }
+}
