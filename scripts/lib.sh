@@ -1,0 +1,58 @@
+# Shared shell helpers for the project's scripts. Source it; do not run it.
+# shellcheck shell=bash
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export REPO_ROOT
+
+log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
+die() { printf '[%s] error: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
+
+# Installs node_modules from the lock file when missing or older than the lock file.
+ensure_node_modules() {
+  if [ ! -f "$REPO_ROOT/node_modules/.package-lock.json" ] ||
+     [ "$REPO_ROOT/package-lock.json" -nt "$REPO_ROOT/node_modules/.package-lock.json" ]; then
+    log "installing npm dependencies from package-lock.json"
+    (cd "$REPO_ROOT" && npm ci --no-audit --no-fund) || die "npm ci failed: check that the npm registry is reachable"
+  fi
+}
+
+# Installs the Debian packages listed in scripts/apt-packages.txt that are missing.
+ensure_apt_packages() {
+  local wanted missing=()
+  wanted=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$REPO_ROOT/scripts/apt-packages.txt" | awk '{print $1}')
+  for pkg in $wanted; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || die "missing Debian packages ${missing[*]}: install them as root (apt-get install ${missing[*]})"
+    sudo="sudo"
+  fi
+  log "installing Debian packages: ${missing[*]}"
+  $sudo apt-get update -qq || die "apt-get update failed: check that the Debian mirror is reachable"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+    die "apt-get install ${missing[*]} failed"
+}
+
+# Builds or finds the Pulumi CLI and providers, then exports the environment to use them offline.
+ensure_pulumi() {
+  bash "$REPO_ROOT/scripts/toolchain.sh" "$@" || die "the Pulumi toolchain is not available (see docs/OFFLINE-TOOLCHAIN.md)"
+  eval "$(bash "$REPO_ROOT/scripts/toolchain.sh" --print-env)"
+}
+
+# Local file backend and a per-machine passphrase for the dev stack, unless the caller set their own.
+use_local_backend() {
+  local state="$REPO_ROOT/.pulumi-state"
+  mkdir -p "$state"
+  export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$state}"
+  if [ -z "${PULUMI_CONFIG_PASSPHRASE:-}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
+    if [ ! -s "$state/passphrase" ]; then
+      (umask 077 && head -c 32 /dev/urandom | base64 > "$state/passphrase")
+      log "created a random passphrase for this machine's dev stack in .pulumi-state/passphrase (git-ignored)"
+    fi
+    export PULUMI_CONFIG_PASSPHRASE_FILE="$state/passphrase"
+  fi
+  export PULUMI_SKIP_UPDATE_CHECK=true
+  export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+}
