@@ -1,0 +1,49 @@
+// R16: switching activeSlot must change only the traffic-routing resource, so the preview an on-call
+// engineer reads before a switchover shows exactly one update.
+import { beforeAll, describe, expect, it } from "vitest";
+import { loadDefinition, readSecrets } from "../../stack/definition";
+import { deployPlatform } from "../../stack/program";
+import { one, PROJECT, RunResult, runMocked, stackFileConfig } from "../support/harness";
+
+const program = () => deployPlatform(loadDefinition(), readSecrets());
+const ROUTING = "kubernetes:core/v1:Service::triton";
+
+for (const stack of ["dev", "prod"]) {
+    describe(`blue-green switch on the ${stack} definition`, () => {
+        let blue: RunResult;
+        let green: RunResult;
+        beforeAll(async () => {
+            const config = stackFileConfig(stack);
+            blue = await runMocked(program, { stack, config: { ...config, [`${PROJECT}:activeSlot`]: "blue" } });
+            green = await runMocked(program, { stack, config: { ...config, [`${PROJECT}:activeSlot`]: "green" } });
+        });
+
+        it("declares the same resources in both runs", () => {
+            const names = (r: RunResult) => r.resources.map((x) => `${x.type}::${x.name}`).sort();
+            expect(names(green)).toEqual(names(blue));
+        });
+
+        it("changes no input of any resource but the routing Service", () => {
+            const inputs = (r: RunResult) =>
+                new Map(r.resources.map((x) => [`${x.type}::${x.name}`, JSON.stringify(x.inputs)] as const));
+            const b = inputs(blue);
+            const g = inputs(green);
+            const changed = [...b.keys()].filter((k) => b.get(k) !== g.get(k));
+            expect(changed).toEqual([ROUTING]);
+        });
+
+        it("moves the routing Service's selector from blue to green", () => {
+            const selector = (r: RunResult) => one(r, "kubernetes:core/v1:Service", "triton").inputs.spec.selector["triton-platform/slot"];
+            expect(selector(blue)).toBe("blue");
+            expect(selector(green)).toBe("green");
+        });
+
+        it("reports the active slot, both images and the endpoint as stack outputs", () => {
+            expect(green.outputs.activeSlot).toBe("green");
+            expect(Object.keys(green.outputs.images).sort()).toEqual(["blue", "green"]);
+            expect(green.outputs.servicePort).toBe(18789);
+            expect(green.outputs.troubleshooting.portForward).toMatch(/port-forward svc\/triton-mock 18789:18789$/);
+            expect(green.outputs.troubleshooting.rollout).toContain("deploy/triton-green-mock");
+        });
+    });
+}
