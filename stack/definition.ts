@@ -15,6 +15,7 @@ import {
     modelServiceSchema,
     slotsSchema,
 } from "../components/model-service/schema";
+import { securityGroupIssues, securityPolicyInput } from "../components/network/rules";
 import { securityGroupSchema } from "../components/network/schema";
 import { monitoringSchema } from "../components/observability/schema";
 import { serverSchema } from "../components/server/schema";
@@ -212,6 +213,11 @@ const crossRules: { keys: (keyof Parsed)[]; check: (d: Parsed, issue: Report) =>
                 }
             }
         },
+    },
+    {
+        // Security-group rules against the ports the services declare (bad CIDR, contradictions, undeclared ports).
+        keys: ["securityGroup", "modelService", "objectStorage", "server"],
+        check: (d, issue) => securityGroupIssues(securityPolicyInput(d)).forEach((i) => issue(i.path, i.message)),
     },
     {
         keys: ["cluster", "server"],

@@ -4,9 +4,17 @@ import { int } from "../../stack/schema-kit";
 
 export const keysSchema = z
     .strictObject({
-        /** Days a generated key lives before the next `pulumi up` replaces it (R5: 90). */
+        /**
+         * Days a generated key lives before the next `pulumi up` replaces it (R5: 90). Periods are fixed
+         * windows counted from 1970-01-01 UTC, so every stack and every run agrees on when keys rotate.
+         */
         rotationDays: int(1, 365).default(90),
-        /** Length of every generated key, in characters. */
+        /**
+         * Bump to rotate every key now, without waiting for the period to end (a leaked key, an offboarded
+         * operator). Any change regenerates all keys on the next `pulumi up`.
+         */
+        generation: int(0).default(0),
+        /** Length of every generated key, in characters (letters and digits: safe in env files and headers). */
         length: int(32, 256).default(48),
         /** R5 permissions of the application API key. */
         permissions: z

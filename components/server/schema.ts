@@ -1,22 +1,57 @@
-// Settings of the lightweight server (config key `server`): R1-R4, R7, R8. Absent: no server path.
+// Settings of the lightweight server (config key `server`): R1-R4, R7, R8, R15. Absent: no server path.
+// The SSH private key is not here: it is the secret `serverPrivateKey`, read by readSecrets().
 import { z } from "zod";
 import { bool, int, pinnedImage, port } from "../../stack/schema-kit";
 
 export const serverSchema = z.strictObject({
     /** Host name or address reachable over SSH. */
-    host: z.string().min(1),
+    host: z
+        .string()
+        .min(1)
+        .regex(/^[A-Za-z0-9.:-]+$/, { error: "expected a host name or an IP address (no user@, no scheme, no port)" }),
     sshPort: port.default(22),
-    user: z.string().min(1).default("ubuntu"),
-    /** Run privileged steps through sudo (false when connecting as a user that is already root-capable). */
+    /** The SSH user: a sudo-capable account. Root cannot be used: the hardening disables root login (R3). */
+    user: z
+        .string()
+        .regex(/^[a-z_][a-z0-9_-]{0,31}$/, { error: "expected a Linux user name" })
+        .refine((u) => u !== "root", { error: "R3 disables root login over SSH: connect as a sudo-capable user (e.g. ubuntu)" })
+        .default("ubuntu"),
+    /** Run privileged steps through `sudo -n` (the user needs password-less sudo). @default true */
     sudo: bool.default(true),
-    /** Pinned model container image (a stand-in is allowed for tests). */
+    /**
+     * The server's SSH host public key (`ssh-ed25519 AAAA...`, as in `ssh-keyscan`). Set it: without it the
+     * first connection trusts whatever key answers (Docker's ssh) or is not checked at all (remote commands).
+     */
+    hostKey: z
+        .string()
+        .regex(/^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+=*$/, { error: "expected `<type> <base64>`, e.g. the output of ssh-keyscan without the host" })
+        .optional(),
+    /** Pinned model container image (a stand-in that answers /v2/health/ready is allowed for tests). */
     image: pinnedImage.default("nvcr.io/nvidia/tritonserver:23.12-py3"),
-    /** R8 host name (CNAME to the server). */
-    domain: z.string().optional(),
-    /** R1 minimums checked before anything is installed. */
+    /** R8 host name (CNAME to the server); the endpoint uses it when set. */
+    domain: z
+        .string()
+        .regex(/^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, { error: "expected a DNS name such as models.example.com" })
+        .optional(),
+    /** R1 minimum RAM (nominal: a 2 GiB server reports about 5-10% less after kernel reservations). */
     minMemoryMiB: int(512).default(2048),
+    /** R1 minimum free disk for Docker's data root, in GB (10^9 bytes). */
     minDiskGB: int(1).default(20),
     /** Seconds to wait for /v2/health/ready after the container starts. */
     readyTimeoutSeconds: int(5, 3600).default(300),
+    /** Host folder holding the Triton model repository (mounted read-only at /models). */
+    modelRepository: z
+        .string()
+        .regex(/^\/[A-Za-z0-9._/-]*$/, { error: "expected an absolute path of letters, digits, '.', '_', '-' and '/'" })
+        .default("/var/lib/triton-platform/models"),
+    /** Size of the model container's /dev/shm in MiB (Docker's 64 MiB is too small for Triton's shared memory). */
+    shmSizeMiB: int(64, 65536).default(256),
+    /** Docker json-file log rotation of the model container. */
+    logRotation: z
+        .strictObject({
+            maxSize: z.string().regex(/^\d+[kmg]$/, { error: "expected a size such as 50m" }).default("50m"),
+            maxFiles: int(1, 100).default(5),
+        })
+        .prefault({}),
 });
 export type ServerSettings = z.infer<typeof serverSchema>;

@@ -88,7 +88,7 @@ export async function runMocked(
                 if (args.type.startsWith("kubernetes:") && state.metadata) {
                     state.metadata = { name: state.metadata.name ?? `${args.name}-mock`, ...state.metadata };
                 }
-                return { id: args.id ?? `${args.name}-id`, state };
+                return { id: args.id || `${args.name}-id`, state };
             },
             call(args: pulumi.runtime.MockCallArgs) {
                 return args.inputs;
@@ -115,6 +115,8 @@ export async function runMocked(
 
     let outputs: Record<string, any> = {};
     let programError: { error: unknown } | undefined;
+    // The program's own return value: the stack's resolved outputs no longer say which were secret.
+    let programOutputs: Record<string, unknown> = {};
     const secretOutputs: string[] = [];
     try {
         const raw = await pulumi.runtime.runInPulumiStack(async () => {
@@ -138,7 +140,8 @@ export async function runMocked(
             // Catch here rather than letting the stack's init reject: a rejected init leaves the Stack
             // resource's outputs promise rejected with nobody awaiting it.
             try {
-                return (await program()) ?? {};
+                programOutputs = (await program()) ?? {};
+                return programOutputs;
             } catch (e) {
                 programError = { error: e };
                 return {};
@@ -149,13 +152,12 @@ export async function runMocked(
         if (programError) {
             throw programError.error;
         }
-        for (const [k, v] of Object.entries(raw ?? {})) {
-            const out = pulumi.output(v as pulumi.Input<unknown>);
-            if (await (out as any).isSecret) {
+        for (const [k, v] of Object.entries(programOutputs)) {
+            if (await isSecretDeep(v)) {
                 secretOutputs.push(k);
             }
-            outputs[k] = await unwrap(out);
         }
+        outputs = { ...(raw ?? {}) };
     } catch (e) {
         throw new ProgramFailed(e, resources);
     } finally {
@@ -171,6 +173,20 @@ export async function runMocked(
     }
     outputs = JSON.parse(JSON.stringify(outputs));
     return { resources, outputs, secretOutputs, logs };
+}
+
+/** True when a value is, or contains, a secret Output. */
+async function isSecretDeep(v: unknown): Promise<boolean> {
+    if (pulumi.Output.isInstance(v)) {
+        return (await (v as unknown as { isSecret: Promise<boolean> }).isSecret) || isSecretDeep(await unwrap(v));
+    }
+    if (Array.isArray(v)) {
+        return (await Promise.all(v.map(isSecretDeep))).some(Boolean);
+    }
+    if (v !== null && typeof v === "object") {
+        return (await Promise.all(Object.values(v).map(isSecretDeep))).some(Boolean);
+    }
+    return false;
 }
 
 /** Resolves an Output to its value (outside any apply: assertions belong after this). */

@@ -69,6 +69,13 @@ const malformed: { what: string; raw: Record<string, unknown>; key: string; says
     { what: "no cluster and no server", raw: { cluster: { mode: "none" } }, key: "server", says: /must declare a server/ },
     { what: "HPA target utilization above 100", raw: { modelService: { hpa: { cpuUtilization: 150 } } }, key: "modelService.hpa.cpuUtilization", says: /<= 100/ },
     { what: "object storage endpoint not a URL", raw: { objectStorage: { endpoint: "minio:9000" } }, key: "objectStorage.endpoint", says: /http\(s\) URL/ },
+    { what: "CIDR with host bits", raw: { securityGroup: { sshCidrs: ["10.0.0.1/8"] } }, key: "securityGroup.sshCidrs[0]", says: /did you mean 10\.0\.0\.0\/8/ },
+    {
+        what: "firewall rule for a port no service declares",
+        raw: { securityGroup: { extraRules: [{ direction: "ingress", port: 3306, description: "mysql" }] } },
+        key: "securityGroup.extraRules[0].port",
+        says: /not served by any service/,
+    },
     { what: "model repository not s3://", raw: { modelService: { modelRepository: { uri: "gs://models" } } }, key: "modelService.modelRepository.uri", says: /s3:\/\// },
 ];
 

@@ -1,0 +1,383 @@
+// Every script the server component sends: `bash -n` and shellcheck, then behaviour under bash with fake
+// commands (free, df, sshd, systemctl, ss, curl) and redirected paths: preflight messages, sshd -t before
+// reload, key files from stdin, the bounded readiness wait, and the firewall in a throw-away network
+// namespace with the real nft.
+import { spawnSync, SpawnSyncReturns } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { afterAll, describe, expect, it } from "vitest";
+import { NFT_CHECK_TABLE, NFT_TABLE, renderNftables, renderSshCheckTable } from "../../components/network/nftables";
+import { buildSecurityPolicy } from "../../components/network/rules";
+import { securityGroupSchema } from "../../components/network/schema";
+import {
+    dockerDaemonConfig,
+    envFileContent,
+    firewallScript,
+    firewallUnit,
+    healthcheckScript,
+    installScript,
+    preflightScript,
+    remoteCommand,
+    sshdScript,
+    stdinFileScript,
+    tritonStartScript,
+    waitReadyScript,
+} from "../../components/server/scripts";
+
+const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "server-scripts-"));
+afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
+let seq = 0;
+const tmpdir = (label: string) => fs.mkdtempSync(path.join(scratch, `${label}-${seq++}-`));
+
+const policy = buildSecurityPolicy({
+    settings: securityGroupSchema.parse({ sshCidrs: ["198.51.100.0/24", "2001:db8::/32"] }),
+    servicePort: 18789,
+    tritonPorts: { http: 8000, grpc: 8001, metrics: 8002 },
+    objectStorageEndpoint: "https://s3.us-east-1.amazonaws.com",
+    server: { sshPort: 22 },
+});
+const firewall = firewallScript({ ruleset: renderNftables(policy), sshCheck: renderSshCheckTable(policy), sshPort: 22, table: NFT_TABLE, checkTable: NFT_CHECK_TABLE });
+
+/** Every script the component sends, with the shell it runs under. */
+const scripts: { name: string; text: string; shell: "bash" | "sh" }[] = [
+    { name: "preflight", text: preflightScript({ minMemoryMiB: 2048, minDiskGB: 20, requireSudo: true }), shell: "bash" },
+    { name: "install", text: installScript({ user: "ubuntu", modelRepository: "/var/lib/triton-platform/models", logRotation: { maxSize: "50m", maxFiles: 5 } }), shell: "bash" },
+    { name: "firewall", text: firewall, shell: "bash" },
+    { name: "sshd", text: sshdScript(), shell: "bash" },
+    { name: "key file", text: stdinFileScript({ path: "/etc/triton-platform/secrets/model-server/model-server.env", mode: "0600", dirMode: "0700" }), shell: "bash" },
+    { name: "claims file", text: stdinFileScript({ path: "/etc/triton-platform/claims.json", mode: "0644", dirMode: "0755" }), shell: "bash" },
+    { name: "wait ready", text: waitReadyScript({ url: "http://127.0.0.1:18789/v2/health/ready", timeoutSeconds: 300, containerName: "triton-model-server" }), shell: "bash" },
+    { name: "triton start (in the container)", text: tritonStartScript({ envFile: "/run/secrets/triton/model-server.env", ports: { http: 8000, grpc: 8001, metrics: 8002 }, exitTimeoutSeconds: 30 }), shell: "sh" },
+    { name: "container healthcheck", text: `#!/usr/bin/env bash\n${healthcheckScript(8000)}\n`, shell: "bash" },
+];
+
+function lint(text: string, shell: "bash" | "sh"): { syntax: SpawnSyncReturns<string>; shellcheck: SpawnSyncReturns<string> } {
+    const file = path.join(tmpdir("lint"), "script");
+    fs.writeFileSync(file, text);
+    return {
+        syntax: spawnSync(shell === "sh" ? "sh" : "bash", ["-n", file], { encoding: "utf8" }),
+        shellcheck: spawnSync("shellcheck", ["--shell", shell, "--severity", "style", file], { encoding: "utf8" }),
+    };
+}
+
+describe("every script the program sends is valid and clean", () => {
+    it("shellcheck is installed (scripts/apt-packages.txt)", () => {
+        expect(spawnSync("shellcheck", ["--version"]).status).toBe(0);
+    });
+
+    it.each(scripts)("$name: bash -n and shellcheck pass", ({ text, shell }) => {
+        const { syntax, shellcheck } = lint(text, shell);
+        expect(syntax.stderr).toBe("");
+        expect(syntax.status).toBe(0);
+        expect(shellcheck.stdout).toBe("");
+        expect(shellcheck.status).toBe(0);
+    });
+
+    it.each(scripts.filter((s) => s.shell === "bash"))("$name: the remote command line wrapping it parses under sh and bash, with and without sudo", ({ text }) => {
+        for (const sudo of [true, false]) {
+            const line = remoteCommand(text, { sudo });
+            const { syntax: bash, shellcheck } = lint(`#!/bin/sh\n${line}\n`, "sh");
+            expect(bash.status).toBe(0);
+            expect(spawnSync("bash", ["-n", "-c", line]).status).toBe(0);
+            expect(shellcheck.stdout).toBe("");
+        }
+    });
+
+    it("the remote command line carries the script intact, quotes included", () => {
+        const script = `#!/usr/bin/env bash\nset -euo pipefail\nx='it'"'"'s'; echo "$x \${HOME:+home} $((1 + 2))"\n`;
+        const res = spawnSync("sh", ["-c", remoteCommand(script, { sudo: false })], { encoding: "utf8", env: { PATH: process.env.PATH, HOME: "/h" } });
+        expect(res.stdout).toBe("it's home 3\n");
+    });
+});
+
+/** A folder of fake commands: name -> bash body. */
+function fakes(bin: Record<string, string>): string {
+    const dir = tmpdir("bin");
+    for (const [name, body] of Object.entries(bin)) {
+        fs.writeFileSync(path.join(dir, name), `#!/usr/bin/env bash\n${body}\n`, { mode: 0o755 });
+    }
+    return dir;
+}
+
+function run(script: string, env: Record<string, string>, input?: string): SpawnSyncReturns<string> {
+    const file = path.join(tmpdir("run"), "script.sh");
+    fs.writeFileSync(file, script);
+    return spawnSync("bash", [file], { encoding: "utf8", input, env: { PATH: `${env.FAKE_BIN}:/usr/sbin:/usr/bin:/sbin:/bin`, HOME: scratch, ...env } });
+}
+
+describe("preflight (R1, R2): stops below the minimum with a message that names the shortfall", () => {
+    const GiB = 1024 ** 3;
+    const osRelease = (id: string, like: string, pretty: string) => {
+        const file = path.join(tmpdir("os"), "os-release");
+        fs.writeFileSync(file, `PRETTY_NAME="${pretty}"\nNAME="x"\nID=${id}\n${like ? `ID_LIKE=${like}\n` : ""}`);
+        return file;
+    };
+    const ubuntu = osRelease("ubuntu", "debian", "Ubuntu 22.04.4 LTS");
+    const machine = (memBytes: number, freeBytes: number, sudoOk = true) =>
+        fakes({
+            free: `echo "               total        used        free      shared  buff/cache   available"\necho "Mem:      ${memBytes}   100   200   0   0   300"\necho "Swap: 0 0 0"`,
+            df: `echo "Filesystem 1-blocks Used Available Capacity Mounted on"\necho "/dev/vda1 100000000000 1 ${freeBytes} 1% /"`,
+            "apt-get": "exit 0",
+            systemctl: "exit 0",
+            sudo: sudoOk ? "exit 0" : "echo 'sudo: a password is required' >&2; exit 1",
+            hostname: "echo test-server",
+        });
+    const preflight = (o: { mem: number; disk: number; os?: string; sudo?: boolean; requireSudo?: boolean }) =>
+        run(preflightScript({ minMemoryMiB: 2048, minDiskGB: 20, requireSudo: o.requireSudo ?? false }), {
+            FAKE_BIN: machine(o.mem, o.disk, o.sudo ?? true),
+            TRITON_PREFLIGHT_OS_RELEASE: o.os ?? ubuntu,
+        });
+
+    it("passes a server at the minimum", () => {
+        const res = preflight({ mem: 4 * GiB, disk: 40e9 });
+        expect(res.stderr).toBe("");
+        expect(res.status).toBe(0);
+        expect(res.stdout).toMatch(/^preflight passed: 4096 MiB RAM, 40 GB free on \/var\/lib, Ubuntu 22\.04\.4 LTS/);
+    });
+
+    it("passes a nominal 2 GiB server that reports a little less (kernel reservations)", () => {
+        expect(preflight({ mem: Math.floor(1.9 * GiB), disk: 25e9 }).status).toBe(0);
+    });
+
+    it("names the RAM shortfall", () => {
+        const res = preflight({ mem: 1 * GiB, disk: 40e9 });
+        expect(res.status).toBe(1);
+        expect(res.stderr).toContain("preflight failed on test-server: the server is below the minimum, nothing was installed:");
+        expect(res.stderr).toContain("  - RAM: 1024 MiB is below the minimum of 2048 MiB (R1;");
+        expect(res.stderr).not.toMatch(/disk:|OS:/);
+    });
+
+    it("names the disk shortfall", () => {
+        const res = preflight({ mem: 4 * GiB, disk: 12e9 });
+        expect(res.status).toBe(1);
+        expect(res.stderr).toContain("  - disk: 12 GB free on /var/lib is below the minimum of 20 GB (R1)");
+    });
+
+    it("names a non-Debian OS", () => {
+        const res = preflight({ mem: 4 * GiB, disk: 40e9, os: osRelease("fedora", "", "Fedora Linux 39") });
+        expect(res.status).toBe(1);
+        expect(res.stderr).toContain("  - OS: Fedora Linux 39 is not Debian-family (R2 expects Ubuntu 22.04 LTS or Debian)");
+    });
+
+    it("accepts Debian itself", () => {
+        expect(preflight({ mem: 4 * GiB, disk: 40e9, os: osRelease("debian", "", "Debian GNU/Linux 12") }).status).toBe(0);
+    });
+
+    it("reports every shortfall at once", () => {
+        const res = preflight({ mem: 512 * 1024 ** 2, disk: 5e9, os: osRelease("alpine", "", "Alpine Linux") });
+        expect(res.status).toBe(1);
+        expect(res.stderr.split("\n").filter((l) => l.startsWith("  - "))).toHaveLength(3);
+    });
+
+    it("says when sudo would prompt for a password", () => {
+        const res = preflight({ mem: 4 * GiB, disk: 40e9, sudo: false, requireSudo: true });
+        expect(res.status).toBe(1);
+        expect(res.stderr).toMatch(/sudo: user \S+ cannot run 'sudo -n': grant password-less sudo/);
+    });
+});
+
+describe("sshd hardening (R3): validated with sshd -t before any reload", () => {
+    const setup = (o: { tFails?: boolean; effectiveRoot?: "no" | "yes"; previous?: string }) => {
+        const dir = tmpdir("sshd");
+        const log = path.join(dir, "calls.log");
+        const confDir = path.join(dir, "sshd_config.d");
+        if (o.previous !== undefined) {
+            fs.mkdirSync(confDir, { recursive: true });
+            fs.writeFileSync(path.join(confDir, "00-triton-platform.conf"), o.previous);
+        }
+        const bin = fakes({
+            sshd: `echo "sshd $*" >> ${log}
+if [[ "$1" == "-t" ]]; then ${o.tFails ? 'echo "/etc/ssh/sshd_config.d/00-triton-platform.conf line 3: Bad configuration option" >&2; exit 255' : "exit 0"}; fi
+if [[ "$1" == "-T" ]]; then printf 'port 22\\nPermitRootLogin ${o.effectiveRoot ?? "no"}\\npasswordauthentication no\\n'; fi`,
+            systemctl: `echo "systemctl $*" >> ${log}`,
+        });
+        const env = { FAKE_BIN: bin, TRITON_SSHD_CONFIG_DIR: confDir, TRITON_SSHD_RUN_DIR: path.join(dir, "run") };
+        return {
+            run: () => run(sshdScript(), env),
+            calls: () => (fs.existsSync(log) ? fs.readFileSync(log, "utf8").trim().split("\n") : []),
+            dropin: () => (fs.existsSync(path.join(confDir, "00-triton-platform.conf")) ? fs.readFileSync(path.join(confDir, "00-triton-platform.conf"), "utf8") : undefined),
+        };
+    };
+
+    it("writes PermitRootLogin no / PasswordAuthentication no, runs sshd -t, then reloads", () => {
+        const t = setup({});
+        const res = t.run();
+        expect(res.stderr).toBe("");
+        expect(res.status).toBe(0);
+        expect(res.stdout).toContain("sshd hardened: validated with sshd -t and reloaded");
+        expect(t.dropin()).toMatch(/^PermitRootLogin no$/m);
+        expect(t.dropin()).toMatch(/^PasswordAuthentication no$/m);
+        const calls = t.calls();
+        expect(calls.indexOf("sshd -t")).toBeGreaterThanOrEqual(0);
+        expect(calls.indexOf("sshd -t")).toBeLessThan(calls.indexOf("systemctl reload ssh"));
+    });
+
+    it("changes nothing and does not reload on a second run", () => {
+        const t = setup({});
+        t.run();
+        const before = t.calls().length;
+        const res = t.run();
+        expect(res.status).toBe(0);
+        expect(res.stdout).toContain("sshd hardening unchanged");
+        expect(t.calls().slice(before)).not.toContainEqual(expect.stringMatching(/reload/));
+    });
+
+    it("restores the previous file and never reloads when sshd -t rejects the configuration", () => {
+        const t = setup({ tFails: true, previous: "PermitRootLogin prohibit-password\n" });
+        const res = t.run();
+        expect(res.status).toBe(1);
+        expect(res.stderr).toContain("'sshd -t' rejected the configuration; the previous configuration was restored and sshd was NOT reloaded");
+        expect(res.stderr).toContain("Bad configuration option");
+        expect(t.dropin()).toBe("PermitRootLogin prohibit-password\n");
+        expect(t.calls()).not.toContainEqual(expect.stringMatching(/systemctl reload/));
+    });
+
+    it("removes its new file when sshd -t rejects it and there was none before", () => {
+        const t = setup({ tFails: true });
+        expect(t.run().status).toBe(1);
+        expect(t.dropin()).toBeUndefined();
+    });
+
+    it("refuses to report success when sshd -T shows the settings are not in effect", () => {
+        const t = setup({ effectiveRoot: "yes" });
+        const res = t.run();
+        expect(res.status).toBe(1);
+        expect(res.stderr).toContain("sshd -T does not report 'permitrootlogin no'");
+        expect(t.calls()).not.toContainEqual(expect.stringMatching(/systemctl reload/));
+    });
+});
+
+describe("key files travel on stdin and land root-only", () => {
+    const script = stdinFileScript({ path: "/etc/triton-platform/secrets/model-server/model-server.env", mode: "0600", dirMode: "0700" });
+    const content = envFileContent({ TRITON_ADMIN_KEY: "Zk3secretValue9Q" });
+
+    it("writes stdin to the file with mode 0600 in a 0700 folder, and never echoes it", () => {
+        const root = tmpdir("files");
+        const res = run(script, { FAKE_BIN: fakes({}), TRITON_FILES_ROOT: root }, content);
+        expect(res.status).toBe(0);
+        const file = path.join(root, "etc/triton-platform/secrets/model-server/model-server.env");
+        expect(fs.readFileSync(file, "utf8")).toBe("TRITON_ADMIN_KEY=Zk3secretValue9Q\n");
+        expect(fs.statSync(file).mode & 0o777).toBe(0o600);
+        expect(fs.statSync(path.dirname(file)).mode & 0o777).toBe(0o700);
+        expect(res.stdout + res.stderr).not.toContain("Zk3secretValue9Q");
+        expect(script).not.toContain("Zk3secretValue9Q");
+        // Idempotent: the same content changes nothing.
+        expect(run(script, { FAKE_BIN: fakes({}), TRITON_FILES_ROOT: root }, content).stdout).toMatch(/unchanged/);
+    });
+
+    it("refuses an empty stdin instead of wiping the key", () => {
+        const root = tmpdir("files");
+        const res = run(script, { FAKE_BIN: fakes({}), TRITON_FILES_ROOT: root }, "");
+        expect(res.status).toBe(1);
+        expect(res.stderr).toMatch(/refusing to install an empty/);
+    });
+
+    it("env file content: KEY=value lines; a value needing quotes is refused without being shown", () => {
+        expect(envFileContent({ API_KEY: "abc123", JWT_SECRET: "XyZ" })).toBe("API_KEY=abc123\nJWT_SECRET=XyZ\n");
+        expect(() => envFileContent({ API_KEY: "has space$(id)" })).toThrow(/value of API_KEY has characters/);
+        try {
+            envFileContent({ API_KEY: "has space$(id)" });
+        } catch (e) {
+            expect((e as Error).message).not.toContain("has space");
+        }
+        expect(() => envFileContent({ "bad-key": "x" })).toThrow(/not an upper-case shell identifier/);
+    });
+});
+
+describe("readiness wait: bounded, with a clear timeout message", () => {
+    it("fails after the timeout, saying what timed out and where to look", () => {
+        const bin = fakes({ curl: "exit 7", docker: 'echo "E1201 model load failed"', sleep: "exit 0" });
+        const res = run(waitReadyScript({ url: "http://127.0.0.1:18789/v2/health/ready", timeoutSeconds: 0, intervalSeconds: 0, containerName: "triton-model-server" }), { FAKE_BIN: bin });
+        expect(res.status).toBe(1);
+        expect(res.stderr).toContain("timed out after 0s (server.readyTimeoutSeconds) waiting for Triton to answer http://127.0.0.1:18789/v2/health/ready (1 attempts)");
+        expect(res.stderr).toContain("docker logs --tail 100 triton-model-server");
+        expect(res.stderr).toContain("E1201 model load failed");
+    });
+
+    it("returns as soon as /v2/health/ready answers", () => {
+        const dir = tmpdir("wait");
+        const bin = fakes({ curl: `n=$(cat ${dir}/n 2>/dev/null || echo 0); n=$((n + 1)); echo $n > ${dir}/n; [[ $n -ge 3 ]]`, sleep: "exit 0" });
+        const res = run(waitReadyScript({ url: "http://127.0.0.1:18789/v2/health/ready", timeoutSeconds: 600, intervalSeconds: 0, containerName: "c" }), { FAKE_BIN: bin });
+        expect(res.status).toBe(0);
+        expect(res.stdout).toMatch(/Triton ready after \d+s \(3 attempts\)/);
+    });
+});
+
+describe("install (R2, R4)", () => {
+    const script = installScript({ user: "ubuntu", modelRepository: "/var/lib/triton-platform/models", logRotation: { maxSize: "50m", maxFiles: 5 } });
+
+    it("installs Docker, clock sync and the node exporter from the distribution, and checks Docker >= 20.10", () => {
+        expect(script).toContain("apt_install docker.io");
+        expect(script).toContain("apt_install chrony");
+        expect(script).toContain("timedatectl set-ntp true");
+        expect(script).toContain("apt_install prometheus-node-exporter");
+        expect(script).toMatch(/docker_major < 20 \|\| \(docker_major == 20 && docker_minor < 10\)/);
+        expect(script).toContain('usermod -aG docker "$user"');
+    });
+
+    it("configures container log rotation and live restore", () => {
+        expect(JSON.parse(dockerDaemonConfig({ maxSize: "50m", maxFiles: 5 }))).toEqual({ "log-driver": "json-file", "log-opts": { "max-size": "50m", "max-file": "5" }, "live-restore": true });
+    });
+
+    it("installs only missing packages, so a second run changes nothing", () => {
+        // The helper queries dpkg first; run it with fakes: everything installed -> apt-get never runs.
+        const helper = script.slice(script.indexOf("apt_install() {"), script.indexOf("# Writes stdin"));
+        const log = path.join(tmpdir("apt"), "apt.log");
+        const bin = fakes({ "dpkg-query": "echo 'install ok installed'", "apt-get": `echo "apt-get $*" >> ${log}` });
+        const res = run(`#!/usr/bin/env bash\nset -euo pipefail\nchanged=()\napt_updated=0\n${helper}\napt_install docker.io chrony\necho "changed=\${#changed[@]}"\n`, { FAKE_BIN: bin });
+        expect(res.stdout.trim()).toBe("changed=0");
+        expect(fs.existsSync(log)).toBe(false);
+    });
+});
+
+describe("firewall script (R3, R6)", () => {
+    it("installs a boot unit that loads the ruleset before the network and Docker", () => {
+        const unit = firewallUnit("/etc/triton-platform/firewall.nft");
+        expect(unit).toMatch(/Before=network-pre\.target docker\.service/);
+        expect(unit).toMatch(/ExecStart=\/usr\/sbin\/nft -f \/etc\/triton-platform\/firewall\.nft/);
+    });
+
+    it("checks the ruleset with nft -c before applying it, and never flushes the whole ruleset", () => {
+        expect(firewall.indexOf('nft -c -f "$work/firewall.nft"')).toBeLessThan(firewall.indexOf('nft -f "$ruleset"'));
+        expect(firewall).not.toMatch(/^\s*nft flush ruleset/m);
+    });
+
+    const canNamespace = spawnSync("unshare", ["-rn", "true"]).status === 0;
+    /** Runs the firewall script (twice when asked) inside one throw-away network namespace with the real nft. */
+    const inNamespace = (peers: string[], runs = 1) => {
+        const dir = tmpdir("fw");
+        const log = path.join(dir, "systemctl.log");
+        const bin = fakes({
+            ss: `printf '0 0 10.0.0.2:22 %s\\n' ${peers.map((p) => `'${p}'`).join(" ")}`,
+            systemctl: `echo "systemctl $*" >> ${log}; [[ "$1" != is-enabled ]]`,
+        });
+        const script = path.join(dir, "firewall.sh");
+        fs.writeFileSync(script, firewall);
+        const body = [...Array(runs)].map(() => `bash ${script}; echo "exit=$?"`).join("; ") + `; nft list tables`;
+        const res = spawnSync("unshare", ["-rn", "bash", "--norc", "-c", body], {
+            encoding: "utf8",
+            stdio: ["ignore", "pipe", "pipe"],
+            env: { PATH: `${bin}:/usr/sbin:/usr/bin:/sbin:/bin`, TRITON_FIREWALL_DIR: path.join(dir, "etc"), TRITON_SYSTEMD_DIR: path.join(dir, "systemd") },
+        });
+        return { ...res, ruleset: path.join(dir, "etc", "firewall.nft"), log };
+    };
+
+    it.runIf(canNamespace)("applies the ruleset when the connected SSH peers stay allowed, then is idempotent", () => {
+        const res = inNamespace(["198.51.100.7:51514", "[2001:db8::5]:40022"], 2);
+        expect(res.stderr).toBe("");
+        expect(res.stdout).toMatch(/firewall applied: table inet triton_platform\nexit=0\nfirewall unchanged: table inet triton_platform\nexit=0/);
+        expect(res.stdout).toContain("table inet triton_platform");
+        expect(res.stdout).not.toContain(NFT_CHECK_TABLE);
+        expect(fs.readFileSync(res.ruleset, "utf8")).toBe(renderNftables(policy));
+        expect(fs.readFileSync(res.log, "utf8")).toContain("systemctl enable triton-platform-firewall.service");
+    });
+
+    it.runIf(canNamespace)("refuses a ruleset that would lock out a connected SSH peer, and changes nothing", () => {
+        const res = inNamespace(["198.51.100.7:51514", "192.0.2.9:40000"]);
+        expect(res.stderr).toContain("firewall not applied: it would lock out the SSH peer(s) 192.0.2.9 connected to port 22: add them to securityGroup.sshCidrs");
+        expect(res.stdout).toContain("exit=1");
+        expect(res.stdout).not.toContain("table inet triton_platform");
+        expect(fs.existsSync(res.ruleset)).toBe(false);
+    });
+});
