@@ -29,6 +29,11 @@ export interface ModelServiceArgs {
     objectStorageCredentials?: { accessKeyId: pulumi.Input<string>; secretAccessKey: pulumi.Input<string> };
     /** Triton's restricted-API key (secret). */
     adminKey: pulumi.Input<string>;
+    /**
+     * Identifies the key generation (non-secret). It annotates the pod template so a key rotation rolls
+     * the pods: Triton reads its admin key only at start.
+     */
+    keyRotationId?: pulumi.Input<string>;
     /** The explicit Kubernetes provider. */
     provider: k8s.Provider;
 }
@@ -166,6 +171,7 @@ export class ModelService extends pulumi.ComponentResource {
                                 labels: labels({ [SLOT_LABEL]: slot }, version),
                                 annotations: {
                                     "triton-platform/model-config-sha256": configChecksum,
+                                    ...(args.keyRotationId ? { "triton-platform/key-rotation": args.keyRotationId } : {}),
                                     "kubectl.kubernetes.io/default-container": "triton",
                                 },
                             },

@@ -45,5 +45,28 @@ for (const stack of ["dev", "prod"]) {
             expect(green.outputs.troubleshooting.portForward).toMatch(/port-forward svc\/triton-mock 18789:18789$/);
             expect(green.outputs.troubleshooting.rollout).toContain("deploy/triton-green-mock");
         });
+
+        it("rolls the Triton pods when the keys rotate (they read the admin key only at start)", () => {
+            const annotations = one(blue, "kubernetes:apps/v1:Deployment", "triton-blue").inputs.spec.template.metadata.annotations;
+            expect(annotations["triton-platform/key-rotation"]).toEqual(expect.any(String));
+            expect(annotations["triton-platform/key-rotation"].length).toBeGreaterThan(0);
+        });
     });
 }
+
+describe("key rotation reaches Triton", () => {
+    it("changes the pod template's key-rotation annotation when a new rotation period starts", async () => {
+        const annotationAt = async (now: string) => {
+            process.env.TRITON_PLATFORM_NOW = now;
+            try {
+                const run = await runMocked(program, { stack: "dev", config: stackFileConfig("dev") });
+                return one(run, "kubernetes:apps/v1:Deployment", "triton-blue").inputs.spec.template.metadata.annotations["triton-platform/key-rotation"];
+            } finally {
+                delete process.env.TRITON_PLATFORM_NOW;
+            }
+        };
+        const first = await annotationAt("2026-01-10T00:00:00Z");
+        expect(await annotationAt("2026-01-11T00:00:00Z")).toBe(first);
+        expect(await annotationAt("2026-06-10T00:00:00Z")).not.toBe(first);
+    });
+});
