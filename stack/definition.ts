@@ -301,7 +301,13 @@ export function parseDefinition(
     }
     const parsed: Partial<Record<keyof Parsed, unknown>> = {};
     for (const key of Object.keys(definitionShape) as (keyof Parsed)[]) {
-        const result = definitionShape[key].safeParse(values[key]);
+        let value = values[key];
+        // Pulumi.yaml declares structured keys with `default: {}` (a declared key without a default is
+        // required); an empty object therefore means "not set" wherever the schema allows unset.
+        if (isEmptyObject(value) && definitionShape[key].safeParse(undefined).success) {
+            value = undefined;
+        }
+        const result = definitionShape[key].safeParse(value);
         if (result.success) {
             parsed[key] = result.data;
             continue;
@@ -351,6 +357,10 @@ function closest(key: string, known: string[]): string | undefined {
     return best && best.d <= Math.max(2, Math.floor(key.length / 3)) ? best.k : undefined;
 }
 
+function isEmptyObject(v: unknown): boolean {
+    return v !== null && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length === 0;
+}
+
 /** Decodes one raw config string: structured values are JSON, scalars stay strings. */
 function decode(value: string): unknown {
     const t = value.trim();
@@ -390,9 +400,10 @@ export function readSecrets(): StackSecrets {
     const config = new pulumi.Config();
     const out: StackSecrets = {};
     for (const key of SECRET_KEYS) {
-        const v = config.getSecret(key);
-        if (v !== undefined) {
-            out[key] = v;
+        // An empty value counts as unset (e.g. `pulumi config set --secret key ""` to clear it). The raw
+        // runtime lookup only tests for emptiness; the value itself is only ever handled as a secret.
+        if (pulumi.runtime.getConfig(`${pulumi.getProject()}:${key}`)) {
+            out[key] = config.requireSecret(key);
         }
     }
     return out;
