@@ -17,6 +17,9 @@ done
 ensure_node_modules
 ensure_apt_packages
 
+# The OpenTelemetry Collector build validates the log shipper's config in the unit suite (cached).
+bash "$REPO_ROOT/scripts/install-logsink-tools.sh" otelcol
+
 log "type-checking (tsc --noEmit)"
 npx tsc --noEmit -p tsconfig.json
 log "linting (eslint)"

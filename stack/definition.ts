@@ -7,7 +7,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { clusterSchema } from "../components/cluster/schema";
 import { keysSchema } from "../components/keys/schema";
-import { logSinkSchema } from "../components/logsink/schema";
+import { logSinkIssues, logSinkSchema } from "../components/logsink/schema";
 import {
     DEFAULT_TRITON_IMAGE,
     SLOT_NAMES,
@@ -218,6 +218,11 @@ const crossRules: { keys: (keyof Parsed)[]; check: (d: Parsed, issue: Report) =>
         // Security-group rules against the ports the services declare (bad CIDR, contradictions, undeclared ports).
         keys: ["securityGroup", "modelService", "objectStorage", "server"],
         check: (d, issue) => securityGroupIssues(securityPolicyInput(d)).forEach((i) => issue(i.path, i.message)),
+    },
+    {
+        // Conversation logs must not travel in clear text in prod.
+        keys: ["environment", "objectStorage", "logSink"],
+        check: (d, issue) => logSinkIssues(d).forEach(([path, message]) => issue(path, message)),
     },
     {
         keys: ["cluster", "server"],

@@ -4,7 +4,14 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { clusterProvider } from "../components/cluster/provider";
 import { recommendedLabels } from "../components/common/labels";
+import { Keys } from "../components/keys";
+import { LogSink, loggingNamespaceName } from "../components/logsink";
+import { ModelService } from "../components/model-service";
+import { Monitoring } from "../components/observability";
+import { buildSecurityPolicy, NFT_CHECK_TABLE, NFT_TABLE, renderNftables, renderSshCheckTable, SecurityGroup, securityPolicyInput } from "../components/network";
+import { LightweightServer } from "../components/server";
 import { StackDefinition, StackSecrets } from "./definition";
+import { troubleshootingCommands } from "./troubleshooting";
 
 /** Stack outputs of the platform (all non-secret). */
 export type PlatformOutputs = Record<string, pulumi.Input<unknown>>;
@@ -15,6 +22,13 @@ export function deployPlatform(def: StackDefinition, secrets: StackSecrets): Pla
     const outputs: PlatformOutputs = { environment: def.environment };
 
     // --- keys (components/keys) ---
+    // The security group (components/network) is validated here, before the first resource, so a bad rule
+    // fails the run with its config key and nothing declared; the cluster and server blocks render it.
+    const securityPolicy = buildSecurityPolicy(securityPolicyInput(def));
+    // Generated keys (R5, R10, R11), all secret Outputs; each consumer writes its own Secret or file.
+    const keys = new Keys("keys", { settings: def.keys });
+    outputs.keysExpireAt = keys.expiresAt;
+    outputs.jwtClaims = keys.claims;
     // --- end keys ---
 
     if (def.cluster.mode !== "none") {
@@ -39,19 +53,109 @@ export function deployPlatform(def: StackDefinition, secrets: StackSecrets): Pla
         outputs.namespace = namespace.metadata.name;
 
         // --- model service (components/model-service) ---
+        const modelService = new ModelService(
+            "triton",
+            {
+                namespace: namespace.metadata.name,
+                instance,
+                labels: def.labels,
+                zones: def.zones,
+                slots: def.slots,
+                activeSlot: def.activeSlot,
+                models: def.models,
+                settings: def.modelService,
+                objectStorage: def.objectStorage,
+                objectStorageCredentials:
+                    secrets.objectStorageAccessKeyId && secrets.objectStorageSecretAccessKey
+                        ? { accessKeyId: secrets.objectStorageAccessKeyId, secretAccessKey: secrets.objectStorageSecretAccessKey }
+                        : undefined,
+                // From the keys block above: Triton's restricted-API key (secret).
+                adminKey: keys.tritonAdminKey,
+                keyRotationId: keys.rotationId,
+                provider,
+            },
+            { dependsOn: [namespace] },
+        );
+        outputs.activeSlot = modelService.activeSlot;
+        outputs.images = modelService.images;
+        outputs.serviceName = modelService.serviceName;
+        outputs.servicePort = modelService.servicePort;
+        outputs.troubleshooting = troubleshootingCommands({
+            namespace: def.namespace,
+            serviceName: modelService.serviceName,
+            port: modelService.servicePort,
+            activeDeployment: modelService.slots[def.activeSlot]!.deployment.metadata.name,
+            gpu: def.modelService.gpu.count > 0,
+        });
         // --- end model service ---
 
         // --- security group, Kubernetes side (components/network) ---
+        const securityGroup = new SecurityGroup(
+            "security-group",
+            { namespace: namespace.metadata.name, provider, instance, labels: def.labels, policy: securityPolicy },
+            { dependsOn: [namespace] },
+        );
+        outputs.networkPolicies = securityGroup.policyNames;
         // --- end security group ---
 
         // --- log sink (components/logsink) ---
+        // R13: the namespace's logs (Triton, entry point) to object storage. Static keys when both secrets
+        // are set, otherwise workload identity through objectStorage.serviceAccountAnnotations.
+        const logSink = def.logSink.enabled
+            ? new LogSink(
+                  "logsink",
+                  {
+                      definition: def,
+                      accessKeyId: secrets.objectStorageAccessKeyId,
+                      secretAccessKey: secrets.objectStorageSecretAccessKey,
+                      provider,
+                      sourceNamespace: namespace.metadata.name,
+                  },
+                  { dependsOn: [namespace] },
+              )
+            : undefined;
+        if (logSink) {
+            outputs.logDestination = logSink.destination;
+        }
         // --- end log sink ---
 
         // --- monitoring (components/observability) ---
+        // R14: PodMonitors (or plain scrape configs), alert rules at the definition's thresholds, node
+        // exporter, dashboard. Nothing here depends on activeSlot.
+        const monitoring = new Monitoring(
+            "monitoring",
+            {
+                definition: def,
+                provider,
+                namespace: namespace.metadata.name,
+                logShipper: logSink && {
+                    namespace: logSink.namespace,
+                    namespaceName: loggingNamespaceName(def.namespace),
+                    podSelector: logSink.podSelector,
+                    metricsPortName: logSink.metricsPortName,
+                },
+            },
+            { dependsOn: [namespace] },
+        );
+        outputs.alerts = monitoring.ruleGroups.apply((groups) => groups.flatMap((g) => g.rules.map((r) => r.alert)));
         // --- end monitoring ---
     }
 
     // --- lightweight server (components/server) ---
+    if (def.server) {
+        // The same rules as the cluster's NetworkPolicies, rendered for the host.
+        const server = new LightweightServer("server", {
+            settings: def.server,
+            privateKey: secrets.serverPrivateKey,
+            keys,
+            firewall: { ruleset: renderNftables(securityPolicy), sshCheck: renderSshCheckTable(securityPolicy), table: NFT_TABLE, checkTable: NFT_CHECK_TABLE },
+            triton: { servicePort: def.modelService.servicePort, ports: def.modelService.ports, exitTimeoutSeconds: def.modelService.exitTimeoutSeconds },
+            instance,
+            localSsh: { name: instance },
+        });
+        outputs.serverEndpoint = server.endpoint;
+        outputs.serverTroubleshooting = server.troubleshooting;
+    }
     // --- end lightweight server ---
 
     void secrets;

@@ -1,0 +1,261 @@
+// Monitoring (R14): Triton metrics scraped by Prometheus, R14 alerts, node exporter, Grafana dashboard.
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import type { StackDefinition } from "../../stack/definition";
+import { recommendedLabels, selectorLabels } from "../common/labels";
+import { grafanaDashboard } from "./dashboard";
+import { alertRuleGroups, JOBS, RuleGroup } from "./rules";
+import { podMonitorSpec, ScrapeTarget, scrapeConfig, tritonTarget } from "./scrape";
+
+export * from "./dashboard";
+export * from "./rules";
+export * from "./schema";
+export * from "./scrape";
+
+/** The parts of the stack definition monitoring reads. */
+export type MonitoringDefinition = Pick<StackDefinition, "project" | "stack" | "namespace" | "labels" | "monitoring" | "modelService">;
+
+/** app.kubernetes.io/name of the node exporter. */
+export const NODE_EXPORTER_APP = "node-exporter";
+/** Port of the node exporter. */
+export const NODE_EXPORTER_PORT = 9100;
+
+/** Name of the namespace of the node exporter. */
+export function monitoringNamespaceName(namespace: string): string {
+    return `${namespace}-monitoring`.slice(0, 63);
+}
+
+/** The log shipper to watch, as the LogSink exposes it. */
+export interface WatchedLogShipper {
+    /** The shipper's namespace (an Output, for ordering). */
+    namespace: pulumi.Input<string>;
+    /** The same name as a plain value, for the alert rules. */
+    namespaceName: string;
+    /** Labels selecting the shipper pods. */
+    podSelector: Record<string, string>;
+    /** Name of their metrics port. */
+    metricsPortName: string;
+}
+
+/** The alert rule groups for a definition (the PrometheusRule's spec.groups). Pure. */
+export function monitoringRuleGroups(def: MonitoringDefinition, shipperNamespace?: string): RuleGroup[] {
+    return alertRuleGroups({
+        namespace: def.namespace,
+        shipperNamespace,
+        thresholds: def.monitoring.thresholds,
+        alertFor: def.monitoring.alertFor,
+        modelLoadSeconds: def.modelService.expectedModelLoadSeconds,
+        runbookBaseUrl: def.monitoring.runbookBaseUrl,
+    });
+}
+
+/** The scrape targets of a definition: Triton pods, the log shipper, the node exporter. Pure. */
+export function scrapeTargets(def: MonitoringDefinition, shipper?: Omit<WatchedLogShipper, "namespace">): ScrapeTarget[] {
+    const instance = `${def.project}-${def.stack}`;
+    const targets = [tritonTarget(def.namespace, instance)];
+    if (shipper) {
+        targets.push({ job: JOBS.shipper, namespace: shipper.namespaceName, podLabels: shipper.podSelector, port: shipper.metricsPortName });
+    }
+    if (def.monitoring.nodeExporter.enabled) {
+        targets.push({
+            job: JOBS.nodeExporter,
+            namespace: monitoringNamespaceName(def.namespace),
+            podLabels: selectorLabels({ name: NODE_EXPORTER_APP, instance, component: "node-metrics" }),
+            port: "metrics",
+            instanceFromNode: true,
+        });
+    }
+    return targets;
+}
+
+/** Arguments of {@link Monitoring}. */
+export interface MonitoringArgs {
+    /** The stack definition; monitoring reads monitoring, modelService, namespace, labels, project, stack. */
+    definition: MonitoringDefinition;
+    /** The explicit Kubernetes provider every child uses. */
+    provider: k8s.Provider;
+    /** The model service's namespace (an Output of its Namespace, so objects placed there wait for it). */
+    namespace: pulumi.Input<string>;
+    /** The log shipper to scrape and alert on; unset when the log sink is disabled. */
+    logShipper?: WatchedLogShipper;
+}
+
+/**
+ * Scrapes Triton (both slots, port `metrics`), the log shipper and the node exporter, and alerts at the
+ * R14 thresholds of the definition. With the Prometheus Operator: PodMonitors and a PrometheusRule;
+ * without: one ConfigMap holding the rule file and the scrape configs for a plain Prometheus.
+ */
+export class Monitoring extends pulumi.ComponentResource {
+    /** The alert rule groups declared (plain data, for docs and tests). */
+    public readonly ruleGroups: pulumi.Output<RuleGroup[]>;
+
+    constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("triton-platform:observability:Monitoring", name, {}, opts);
+        const def = args.definition;
+        const settings = def.monitoring;
+        const instance = `${def.project}-${def.stack}`;
+        const child = { parent: this, provider: args.provider };
+        const labels = {
+            ...recommendedLabels({ name: "triton", instance, component: "monitoring", extra: def.labels }),
+            ...settings.selectorLabels,
+        };
+
+        let nodeExporterNs: pulumi.Output<string> | undefined;
+        if (settings.nodeExporter.enabled) {
+            nodeExporterNs = this.declareNodeExporter(name, def, child);
+        }
+
+        const groups = monitoringRuleGroups(def, args.logShipper?.namespaceName);
+        const targets = scrapeTargets(def, args.logShipper);
+        const namespaceOf = (t: ScrapeTarget): pulumi.Input<string> =>
+            t.job === JOBS.shipper ? args.logShipper!.namespace : t.job === JOBS.nodeExporter ? nodeExporterNs! : args.namespace;
+
+        if (settings.prometheusOperator) {
+            for (const target of targets) {
+                new k8s.apiextensions.CustomResource(
+                    `${name}-${target.job}`,
+                    {
+                        apiVersion: "monitoring.coreos.com/v1",
+                        kind: "PodMonitor",
+                        metadata: { namespace: namespaceOf(target), labels },
+                        spec: podMonitorSpec(target, settings.scrapeInterval),
+                    },
+                    child,
+                );
+            }
+            new k8s.apiextensions.CustomResource(
+                `${name}-alerts`,
+                {
+                    apiVersion: "monitoring.coreos.com/v1",
+                    kind: "PrometheusRule",
+                    metadata: { namespace: args.namespace, labels },
+                    spec: { groups },
+                },
+                child,
+            );
+        } else {
+            // JSON is YAML: Prometheus reads both files as they are.
+            new k8s.core.v1.ConfigMap(
+                `${name}-prometheus`,
+                {
+                    metadata: { namespace: args.namespace, labels },
+                    data: {
+                        "triton-platform.rules.yaml": JSON.stringify({ groups }, null, 2),
+                        "triton-platform.scrape.yaml": JSON.stringify(
+                            { scrape_configs: targets.map((t) => scrapeConfig(t, settings.scrapeInterval)) },
+                            null,
+                            2,
+                        ),
+                    },
+                },
+                child,
+            );
+        }
+
+        if (settings.grafana.dashboard) {
+            new k8s.core.v1.ConfigMap(
+                `${name}-dashboard`,
+                {
+                    metadata: { namespace: args.namespace, labels: { ...labels, [settings.grafana.sidecarLabel]: "1" } },
+                    data: {
+                        "triton-model-service.json": JSON.stringify(
+                            grafanaDashboard({ namespace: def.namespace, instance, thresholds: settings.thresholds }),
+                        ),
+                    },
+                },
+                child,
+            );
+        }
+
+        this.ruleGroups = pulumi.output(groups);
+        this.registerOutputs({ ruleGroups: this.ruleGroups });
+    }
+
+    /**
+     * Node exporter DaemonSet for disk and node metrics. Its own namespace at the `privileged` Pod
+     * Security level, because it mounts /proc, /sys and / from the node (hostPath); the pod runs as
+     * nobody, read-only, without capabilities, host network or host PID.
+     */
+    private declareNodeExporter(name: string, def: MonitoringDefinition, child: pulumi.CustomResourceOptions): pulumi.Output<string> {
+        const instance = `${def.project}-${def.stack}`;
+        const image = def.monitoring.nodeExporter.image;
+        const labels = recommendedLabels({ name: NODE_EXPORTER_APP, instance, component: "node-metrics", version: image.split(":").pop(), extra: def.labels });
+        // Fixed name: the Pod Security level is a property of the namespace, and operators look for it.
+        const ns = new k8s.core.v1.Namespace(
+            `${name}-namespace`,
+            {
+                metadata: {
+                    name: monitoringNamespaceName(def.namespace),
+                    labels: {
+                        ...recommendedLabels({ name: NODE_EXPORTER_APP, instance, component: "namespace", extra: def.labels }),
+                        "pod-security.kubernetes.io/enforce": "privileged",
+                        "pod-security.kubernetes.io/enforce-version": "latest",
+                        "pod-security.kubernetes.io/warn": "baseline",
+                        "pod-security.kubernetes.io/warn-version": "latest",
+                    },
+                },
+            },
+            child,
+        );
+        const hostMounts = [
+            { name: "proc", host: "/proc", at: "/host/proc" },
+            { name: "sys", host: "/sys", at: "/host/sys" },
+            { name: "root", host: "/", at: "/host/root" },
+        ];
+        new k8s.apps.v1.DaemonSet(
+            `${name}-node-exporter`,
+            {
+                metadata: { namespace: ns.metadata.name, labels },
+                spec: {
+                    selector: { matchLabels: selectorLabels({ name: NODE_EXPORTER_APP, instance, component: "node-metrics" }) },
+                    updateStrategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1 } },
+                    template: {
+                        metadata: { labels },
+                        spec: {
+                            automountServiceAccountToken: false,
+                            tolerations: [{ operator: "Exists" }],
+                            securityContext: {
+                                runAsNonRoot: true,
+                                runAsUser: 65534,
+                                runAsGroup: 65534,
+                                seccompProfile: { type: "RuntimeDefault" },
+                            },
+                            containers: [
+                                {
+                                    name: "node-exporter",
+                                    image,
+                                    args: [
+                                        "--path.procfs=/host/proc",
+                                        "--path.sysfs=/host/sys",
+                                        "--path.rootfs=/host/root",
+                                        `--web.listen-address=:${NODE_EXPORTER_PORT}`,
+                                        "--collector.filesystem.mount-points-exclude=^/(dev|proc|sys|run|var/lib/(docker|containerd|kubelet)/.+)($|/)",
+                                    ],
+                                    ports: [{ name: "metrics", containerPort: NODE_EXPORTER_PORT, protocol: "TCP" }],
+                                    livenessProbe: { httpGet: { path: "/", port: "metrics" }, periodSeconds: 30 },
+                                    readinessProbe: { httpGet: { path: "/", port: "metrics" }, periodSeconds: 10 },
+                                    resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "128Mi" } },
+                                    securityContext: {
+                                        allowPrivilegeEscalation: false,
+                                        privileged: false,
+                                        readOnlyRootFilesystem: true,
+                                        capabilities: { drop: ["ALL"] },
+                                    },
+                                    volumeMounts: hostMounts.map((m) => ({
+                                        name: m.name,
+                                        mountPath: m.at,
+                                        readOnly: true,
+                                        ...(m.name === "root" ? { mountPropagation: "HostToContainer" } : {}),
+                                    })),
+                                },
+                            ],
+                            volumes: hostMounts.map((m) => ({ name: m.name, hostPath: { path: m.host, type: "Directory" } })),
+                        },
+                    },
+                },
+            },
+            child,
+        );
+        return ns.metadata.name;
+    }
+}
