@@ -78,12 +78,30 @@ describe("dev stack on the real engine", () => {
         const revealed = JSON.parse(plain.stdout);
         const randoms = revealed.deployment.resources.filter((r: any) => r.type.startsWith("random:"));
         expect(randoms.length).toBeGreaterThanOrEqual(5);
-        const values: string[] = randoms.map((r: any) => r.outputs.result ?? r.outputs.hex ?? r.outputs.base64).filter((v: unknown) => typeof v === "string");
+        // `--show-secrets` keeps the secret envelope and puts the JSON-encoded value in `plaintext`.
+        const reveal = (v: any): unknown => (v && typeof v === "object" && "plaintext" in v ? JSON.parse(v.plaintext) : v);
+        const values: string[] = randoms
+            .map((r: any) => reveal(r.outputs.result ?? r.outputs.hex ?? r.outputs.base64))
+            .filter((v: unknown): v is string => typeof v === "string" && v.length >= 32);
         expect(values.length).toBe(randoms.length);
-        const state = JSON.stringify((await stack.exportStack()).deployment);
+        // The state at rest: every file the backend wrote (checkpoint, history, backups), and the CLI's
+        // export without --show-secrets (the Automation API's exportStack() reveals secrets).
+        const atRest = listFiles(sandbox.backend).map((f) => fs.readFileSync(path.join(sandbox.backend, f), "utf8"));
+        expect(atRest.length).toBeGreaterThan(0);
+        const exported = cli(sandbox, ["stack", "export", "--stack", "dev"]);
+        expect(exported.code).toBe(0);
         for (const v of values) {
-            expect(state.includes(v)).toBe(false);
+            expect(atRest.some((text) => text.includes(v))).toBe(false);
+            expect(exported.stdout.includes(v)).toBe(false);
         }
+        // Render mode, by contrast, writes Secrets in plain text (documented; out/ is git-ignored).
+        const secretValues = readManifests(manifestsDir)
+            .filter((m) => m.kind === "Secret")
+            .flatMap((m) => [
+                ...Object.values(m.stringData ?? {}),
+                ...Object.values(m.data ?? {}).map((b64) => Buffer.from(b64, "base64").toString("utf8")),
+            ]);
+        expect(values.some((v) => secretValues.includes(v))).toBe(true);
     });
 
     it("previews a blue-green switch as routing updates only, then switches and rolls back", async () => {

@@ -23,12 +23,14 @@ export interface Sandbox {
 
 /** The environment that makes the CLI run offline: toolchain paths, no update checks, no downloads. */
 export function toolchainEnv(): Record<string, string> {
-    const out = execFileSync("bash", [path.join(REPO_ROOT, "scripts/toolchain.sh"), "--print-env"], { encoding: "utf8" });
+    // Let the shell evaluate the export lines exactly as a user's `eval` would, then read the result.
+    const script = `eval "$(bash '${path.join(REPO_ROOT, "scripts/toolchain.sh")}' --print-env)" && env -0`;
+    const out = execFileSync("bash", ["-c", script], { encoding: "utf8" });
     const env: Record<string, string> = {};
-    for (const line of out.split("\n")) {
-        const m = /^export ([A-Z_]+)=(.*)$/.exec(line.trim());
-        if (m) {
-            env[m[1]] = m[2].replace(/^["']|["']$/g, "");
+    for (const entry of out.split("\0")) {
+        const i = entry.indexOf("=");
+        if (i > 0 && (entry.startsWith("PULUMI_") || entry.startsWith("PATH="))) {
+            env[entry.slice(0, i)] = entry.slice(i + 1);
         }
     }
     return env;
@@ -52,7 +54,7 @@ export function makeSandbox(stackFiles: Record<string, string>): Sandbox {
     const base = toolchainEnv();
     const env: Record<string, string> = {
         ...base,
-        PATH: `${base.PATH ?? ""}:${process.env.PATH ?? ""}`,
+        PATH: base.PATH ?? process.env.PATH ?? "",
         PULUMI_BACKEND_URL: `file://${backend}`,
         PULUMI_CONFIG_PASSPHRASE: "e2e-only-passphrase",
         PULUMI_SKIP_UPDATE_CHECK: "true",
