@@ -256,14 +256,17 @@ export interface DefinitionIssue {
     message: string;
 }
 
-/** Raised when a stack definition is invalid; lists every problem at once. */
-export class StackDefinitionError extends Error {
+/**
+ * Raised when a stack definition is invalid; lists every problem at once. A RunError, so the CLI prints
+ * just the message (the problems and the fix), not a stack trace of the program.
+ */
+export class StackDefinitionError extends pulumi.RunError {
     constructor(
-        public readonly stack: string,
+        public readonly stackName: string,
         public readonly issues: DefinitionIssue[],
     ) {
         super(
-            `The configuration of stack "${stack}" is invalid (${issues.length} problem${issues.length === 1 ? "" : "s"}); ` +
+            `The configuration of stack "${stackName}" is invalid (${issues.length} problem${issues.length === 1 ? "" : "s"}); ` +
                 "no resource was created:\n" +
                 issues.map((i) => `  - ${i.key}: ${i.message}`).join("\n") +
                 "\nFix each key with `pulumi config set --path <key> <value>` (or edit Pulumi.<stack>.yaml) and run again.",

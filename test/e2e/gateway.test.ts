@@ -150,6 +150,7 @@ describe("the generated haproxy.cfg in front of a stand-in upstream (haproxy fro
     let logs = "";
     let stderr = "";
     const seen = new Map<string, Seen>();
+    const sockets = new Set<net.Socket>();
 
     beforeAll(async () => {
         const version = spawnSync("haproxy", ["-v"], { encoding: "utf8" });
@@ -188,6 +189,7 @@ describe("the generated haproxy.cfg in front of a stand-in upstream (haproxy fro
             socket.write(Buffer.concat([Buffer.from([0x81, payload.length]), payload]));
             socket.on("error", () => undefined);
         });
+        upstream.on("connection", (s: net.Socket) => sockets.add(s));
         await new Promise<void>((r) => upstream.listen(upstreamPort, "127.0.0.1", r));
 
         const settings = gatewaySchema.parse({ rateLimit: RATE });
@@ -224,7 +226,6 @@ describe("the generated haproxy.cfg in front of a stand-in upstream (haproxy fro
     });
 
     afterAll(async () => {
-        console.error("DBG afterAll start");
         if (haproxy && haproxy.exitCode === null) {
             const exited = new Promise((r) => haproxy!.once("exit", r));
             haproxy.kill("SIGTERM");
@@ -234,12 +235,11 @@ describe("the generated haproxy.cfg in front of a stand-in upstream (haproxy fro
             }
         }
         if (upstream) {
-            // haproxy keeps upstream connections alive: close them, or close() waits for them.
-            console.error("DBG haproxy", haproxy?.exitCode, haproxy?.signalCode);
+            // haproxy keeps upstream connections alive and upgraded sockets leave the server's own
+            // bookkeeping: destroy every socket, or close() waits for them.
             const closed = new Promise((r) => upstream.close(r));
-            upstream.closeAllConnections();
+            sockets.forEach((s) => s.destroy());
             await closed;
-            console.error("DBG closed");
         }
         if (dir) {
             fs.rmSync(dir, { recursive: true, force: true });

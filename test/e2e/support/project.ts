@@ -87,11 +87,11 @@ export async function openStack(sandbox: Sandbox, stackName: string): Promise<St
 }
 
 /** Runs the pulumi CLI in the sandbox; returns exit code and output instead of throwing. */
-export function cli(sandbox: Sandbox, args: string[]): { code: number; stdout: string; stderr: string } {
+export function cli(sandbox: Sandbox, args: string[], extraEnv: Record<string, string> = {}): { code: number; stdout: string; stderr: string } {
     try {
         const stdout = execFileSync("pulumi", args, {
             cwd: sandbox.dir,
-            env: { ...process.env, ...sandbox.env },
+            env: { ...process.env, ...sandbox.env, ...extraEnv },
             encoding: "utf8",
             stdio: ["ignore", "pipe", "pipe"],
             maxBuffer: 64 * 1024 * 1024,
