@@ -115,6 +115,36 @@ function websocket(port: number, urlPath: string, headers: Record<string, string
     });
 }
 
+/** Waits (bounded) until haproxy answers on its probe port. */
+async function waitHealthy(proc: ChildProcess, statsPort: number, stderr: () => string): Promise<void> {
+    for (let i = 0; i < 100; i++) {
+        if (proc.exitCode !== null || proc.signalCode !== null) {
+            throw new Error(`haproxy exited (${proc.exitCode ?? proc.signalCode}): ${stderr()}`);
+        }
+        const up = await call(statsPort, "GET", "/healthz").then(
+            (r) => r.status === 200,
+            () => false,
+        );
+        if (up) {
+            return;
+        }
+        await sleep(100);
+    }
+    throw new Error(`haproxy did not come up: ${stderr()}`);
+}
+
+/** Stops a haproxy this test started, by its own handle. */
+async function stop(proc: ChildProcess | undefined): Promise<void> {
+    if (proc && proc.exitCode === null && proc.signalCode === null) {
+        const exited = new Promise((r) => proc.once("exit", r));
+        proc.kill("SIGTERM");
+        await Promise.race([exited, sleep(5000)]);
+        if (proc.exitCode === null && proc.signalCode === null) {
+            proc.kill("SIGKILL");
+        }
+    }
+}
+
 const b64url = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
 
 /** An HS256 token; `claims` overrides (undefined deletes) the R10 defaults. */
@@ -209,31 +239,11 @@ describe("the generated haproxy.cfg in front of a stand-in upstream (haproxy fro
         });
         haproxy.stdout!.on("data", (d) => (logs += d));
         haproxy.stderr!.on("data", (d) => (stderr += d));
-        for (let i = 0; i < 100; i++) {
-            if (haproxy.exitCode !== null) {
-                throw new Error(`haproxy exited (${haproxy.exitCode}): ${stderr}`);
-            }
-            const up = await call(statsPort, "GET", "/healthz").then(
-                (r) => r.status === 200,
-                () => false,
-            );
-            if (up) {
-                return;
-            }
-            await sleep(100);
-        }
-        throw new Error(`haproxy did not come up: ${stderr}`);
+        await waitHealthy(haproxy, statsPort, () => stderr);
     });
 
     afterAll(async () => {
-        if (haproxy && haproxy.exitCode === null) {
-            const exited = new Promise((r) => haproxy!.once("exit", r));
-            haproxy.kill("SIGTERM");
-            await Promise.race([exited, sleep(5000)]);
-            if (haproxy.exitCode === null) {
-                haproxy.kill("SIGKILL");
-            }
-        }
+        await stop(haproxy);
         if (upstream) {
             // haproxy keeps upstream connections alive and upgraded sockets leave the server's own
             // bookkeeping: destroy every socket, or close() waits for them.
@@ -425,6 +435,42 @@ describe("the generated haproxy.cfg in front of a stand-in upstream (haproxy fro
         const received = JSON.parse(upstreamSaw(r).body);
         expect(verifyEnvelope(received, HMAC_KEY)).toMatchObject({ ok: true });
         expect(verifyEnvelope({ ...received, payload: { ...received.payload, query: "pong" } }, HMAC_KEY)).toMatchObject({ ok: false, reason: "bad_signature" });
+    });
+});
+
+describe("a JWT_SECRET too short to be safe", () => {
+    let proc: ChildProcess | undefined;
+    let dir: string;
+
+    afterAll(async () => {
+        await stop(proc);
+        if (dir) {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
+    it("makes the gateway answer 503 to everything rather than accept tokens anyone could sign", async () => {
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "gateway-short-"));
+        const [port, statsPort, upstreamPort] = [await freePort(), await freePort(), await freePort()];
+        fs.writeFileSync(
+            path.join(dir, "haproxy.cfg"),
+            renderHaproxyConfig({
+                settings: gatewaySchema.parse({}),
+                jwt: JWT,
+                listeners: [{ name: "http", address: "127.0.0.1", port }],
+                statsListener: { address: "127.0.0.1", port: statsPort },
+                upstreams: { triton: { host: "127.0.0.1", port: upstreamPort }, "triton-metrics": { host: "127.0.0.1", port: upstreamPort } },
+            }),
+        );
+        let stderr = "";
+        proc = spawn("haproxy", ["-db", "-f", path.join(dir, "haproxy.cfg")], { env: { PATH: process.env.PATH ?? "", JWT_SECRET: "" }, stdio: ["ignore", "ignore", "pipe"] });
+        proc.stderr!.on("data", (d) => (stderr += d));
+        await waitHealthy(proc, statsPort, () => stderr);
+        // A token signed with the empty key: what an attacker would try against an unset secret.
+        const forged = await token({}, "");
+        const r = await call(port, "GET", "/v2/health/ready", { headers: bearer(forged) });
+        expect(r.status).toBe(503);
+        expect(JSON.parse(r.body)).toEqual({ error: "gateway_misconfigured" });
     });
 });
 

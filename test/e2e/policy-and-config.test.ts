@@ -27,7 +27,7 @@ describe("policy pack under the real CLI", () => {
     it("passes the dev stack's preview", () => {
         const run = cli(sandbox, ["preview", "--stack", "dev", "--non-interactive", "--policy-pack", "policies"]);
         expect(run.code, run.stdout + run.stderr).toBe(0);
-        expect(run.stdout).toMatch(/Policies:[\s\S]*triton-platform-policies/);
+        expect(run.stdout).toMatch(/Policies:[\s\S]*triton-platform@/);
         expect(run.stdout).not.toMatch(/mandatory/);
     });
 
@@ -121,6 +121,9 @@ describe("the prod definition under the real CLI", () => {
         );
         const run = cli(sandbox, ["preview", "--stack", "prod", "--non-interactive", "--policy-pack", "policies"], { KUBECONFIG: kubeconfig });
         const output = run.stdout + run.stderr;
+        // The pack really ran over the prod resources: the summary names it, and the Deployments were planned.
+        expect(output).toMatch(/Policies:[\s\S]*triton-platform@/);
+        expect(output).toContain("kubernetes:apps/v1:Deployment triton-blue");
         expect(output).not.toMatch(/mandatory/);
         expect(run.code, output).toBe(0);
     });
