@@ -28,6 +28,6 @@ npx eslint --max-warnings 0 .
 if $unit_only; then
   exec npx vitest run --project unit
 fi
-ensure_pulumi
+ensure_pulumi --only cli,kubernetes,random,command,docker
 log "running unit and end-to-end tests"
 exec npx vitest run
