@@ -6,6 +6,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { clusterSchema } from "../components/cluster/schema";
+import { gatewayIssues } from "../components/gateway/checks";
+import { gatewaySchema } from "../components/gateway/schema";
 import { keysSchema } from "../components/keys/schema";
 import { logSinkIssues, logSinkSchema } from "../components/logsink/schema";
 import {
@@ -63,6 +65,8 @@ export const definitionShape = {
     modelService: modelServiceSchema.prefault({}),
     objectStorage: objectStorageSchema,
     keys: keysSchema,
+    /** The collaboration-platform entry point (R8-R11). */
+    gateway: gatewaySchema,
     securityGroup: securityGroupSchema,
     /** The lightweight server (single-VM path). Unset: no server is managed. */
     server: serverSchema.optional(),
@@ -218,6 +222,11 @@ const crossRules: { keys: (keyof Parsed)[]; check: (d: Parsed, issue: Report) =>
         // Security-group rules against the ports the services declare (bad CIDR, contradictions, undeclared ports).
         keys: ["securityGroup", "modelService", "objectStorage", "server"],
         check: (d, issue) => securityGroupIssues(securityPolicyInput(d)).forEach((i) => issue(i.path, i.message)),
+    },
+    {
+        // The entry point: route scopes among the JWT scopes, a real host and zone-proof replicas in prod.
+        keys: ["gateway", "keys", "environment", "cluster", "zones"],
+        check: (d, issue) => gatewayIssues(d).forEach((i) => issue(i.path, i.message)),
     },
     {
         // Conversation logs must not travel in clear text in prod.

@@ -57,7 +57,7 @@ function imageVersion(image: string): string {
     return lastSegment.includes(":") ? lastSegment.slice(lastSegment.indexOf(":") + 1) : "unversioned";
 }
 
-/** ClusterIP spec exposing Triton's HTTP API on the service port (R7) and gRPC on its own port. */
+/** ClusterIP spec exposing Triton's HTTP API on the service port (R7), gRPC and metrics on their own ports. */
 export function serviceSpec(selector: Record<string, string>, s: ModelServiceSettings): k8s.types.input.core.v1.ServiceSpec {
     return {
         type: "ClusterIP",
@@ -66,6 +66,8 @@ export function serviceSpec(selector: Record<string, string>, s: ModelServiceSet
             // R7: collaboration platforms (through the entry point) reach Triton's HTTP API on 18789.
             { name: "http", port: s.servicePort, targetPort: "http", protocol: "TCP" },
             { name: "grpc", port: s.ports.grpc, targetPort: "grpc", protocol: "TCP" },
+            // Metrics for the entry point's metrics:read route; scraping goes to the pods directly.
+            { name: "metrics", port: s.ports.metrics, targetPort: "metrics", protocol: "TCP" },
         ],
     };
 }

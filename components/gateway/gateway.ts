@@ -1,0 +1,365 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "crypto";
+import { labelValue, recommendedLabels, selectorLabels } from "../common/labels";
+import { ADMIN_KEY_HEADER } from "../model-service/workload";
+import { JWT_SECRET_ENV, JwtPolicy, renderHaproxyConfig } from "./haproxy";
+import { GatewaySettings } from "./schema";
+
+type PodSpec = k8s.types.input.core.v1.PodSpec;
+
+/** Unprivileged port haproxy listens on inside the pod (the Service maps 80 to it). */
+export const GATEWAY_HTTP_PORT = 8080;
+/** Folder of haproxy.cfg in the official image. */
+export const CONFIG_DIR = "/usr/local/etc/haproxy";
+/** Key of the JWT secret in the gateway's Secret. */
+export const JWT_SECRET_KEY = "jwt-secret";
+/** Seconds the pod keeps serving after termination starts, so endpoints drop it before haproxy stops listening. */
+export const PRE_STOP_SECONDS = 5;
+/** uid/gid of the `haproxy` user of the official image. */
+export const HAPROXY_UID = 99;
+
+/** Where the model service is, as the gateway sees it. */
+export interface GatewayUpstream {
+    /** The routing Service of the model service (active blue/green slot). */
+    serviceName: pulumi.Input<string>;
+    /** Namespace of that Service. */
+    namespace: pulumi.Input<string>;
+    /** Triton's HTTP API on the Service (R7: 18789). */
+    httpPort: number;
+    /** Triton's metrics port on the Service (8002); the `metrics` route forwards there. */
+    metricsPort: number;
+}
+
+/** Arguments of {@link Gateway}. */
+export interface GatewayArgs {
+    /** Namespace of every object. */
+    namespace: pulumi.Input<string>;
+    /** app.kubernetes.io/instance value, `<project>-<stack>`. */
+    instance: string;
+    /** User labels, put after the recommended ones. */
+    labels?: Record<string, string>;
+    /** Zones the replicas spread across (R13). */
+    zones: string[];
+    /** The `gateway` settings of the definition. */
+    settings: GatewaySettings;
+    /** R10 claims to enforce (the `keys.jwt` settings). */
+    jwt: JwtPolicy;
+    /** HS256 secret (secret Output of the Keys component); stored in a Secret, never in the config. */
+    jwtSecret: pulumi.Input<string>;
+    upstream: GatewayUpstream;
+    /** The explicit Kubernetes provider. */
+    provider: k8s.Provider;
+}
+
+/** The haproxy.cfg of the Kubernetes gateway for a resolved upstream (Service DNS names). Pure. */
+export function kubernetesGatewayConfig(a: {
+    settings: GatewaySettings;
+    jwt: JwtPolicy;
+    serviceName: string;
+    namespace: string;
+    httpPort: number;
+    metricsPort: number;
+}): string {
+    const host = `${a.serviceName}.${a.namespace}.svc.${a.settings.clusterDomain}`;
+    return renderHaproxyConfig({
+        settings: a.settings,
+        jwt: a.jwt,
+        listeners: [{ name: "http", address: "", port: GATEWAY_HTTP_PORT }],
+        statsListener: { address: "", port: a.settings.statsPort },
+        upstreams: { triton: { host, port: a.httpPort }, "triton-metrics": { host, port: a.metricsPort } },
+        dns: true,
+        stripHeaders: [ADMIN_KEY_HEADER],
+    });
+}
+
+/** Inputs of {@link gatewayPodSpec}. */
+export interface GatewayPodSpecArgs {
+    settings: GatewaySettings;
+    zones: string[];
+    /** Labels selecting the gateway's pods (topology spread). */
+    selector: Record<string, string>;
+    serviceAccountName: pulumi.Input<string>;
+    configMapName: pulumi.Input<string>;
+    secretName: pulumi.Input<string>;
+}
+
+const containerSecurity: k8s.types.input.core.v1.SecurityContext = {
+    runAsNonRoot: true,
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    privileged: false,
+    capabilities: { drop: ["ALL"] },
+    seccompProfile: { type: "RuntimeDefault" },
+};
+
+/** The gateway's pod spec, hardened like the model service's. Pure. */
+export function gatewayPodSpec(a: GatewayPodSpecArgs): PodSpec {
+    const s = a.settings;
+    const limits: Record<string, string> = { memory: s.resources.memoryLimit };
+    if (s.resources.cpuLimit) {
+        limits.cpu = s.resources.cpuLimit;
+    }
+    const probe = (periodSeconds: number, failureThreshold: number) => ({
+        httpGet: { path: "/healthz", port: "stats" },
+        periodSeconds,
+        timeoutSeconds: 2,
+        failureThreshold,
+    });
+    return {
+        serviceAccountName: a.serviceAccountName,
+        // haproxy needs no Kubernetes API access.
+        automountServiceAccountToken: false,
+        enableServiceLinks: false,
+        // preStop, then SIGUSR1 (the image's stop signal): haproxy finishes open requests and WebSockets
+        // for up to drainSeconds (hard-stop-after), then exits.
+        terminationGracePeriodSeconds: PRE_STOP_SECONDS + s.drainSeconds + 5,
+        securityContext: {
+            runAsNonRoot: true,
+            runAsUser: HAPROXY_UID,
+            runAsGroup: HAPROXY_UID,
+            seccompProfile: { type: "RuntimeDefault" },
+        },
+        affinity: {
+            nodeAffinity: {
+                requiredDuringSchedulingIgnoredDuringExecution: {
+                    nodeSelectorTerms: [{ matchExpressions: [{ key: "topology.kubernetes.io/zone", operator: "In", values: a.zones }] }],
+                },
+            },
+        },
+        topologySpreadConstraints: [
+            {
+                maxSkew: 1,
+                topologyKey: "topology.kubernetes.io/zone",
+                whenUnsatisfiable: "DoNotSchedule",
+                labelSelector: { matchLabels: a.selector },
+            },
+            {
+                maxSkew: 1,
+                topologyKey: "kubernetes.io/hostname",
+                whenUnsatisfiable: "ScheduleAnyway",
+                labelSelector: { matchLabels: a.selector },
+            },
+        ],
+        containers: [
+            {
+                name: "haproxy",
+                image: s.image,
+                // Master-worker in the foreground, as the image's entrypoint would run it, but explicit.
+                command: ["haproxy", "-W", "-db", "-f", `${CONFIG_DIR}/haproxy.cfg`],
+                env: [{ name: JWT_SECRET_ENV, valueFrom: { secretKeyRef: { name: a.secretName, key: JWT_SECRET_KEY } } }],
+                ports: [
+                    { name: "http", containerPort: GATEWAY_HTTP_PORT, protocol: "TCP" },
+                    { name: "stats", containerPort: s.statsPort, protocol: "TCP" },
+                ],
+                // haproxy starts in well under a second; the startup probe only keeps liveness off until then.
+                startupProbe: probe(1, 30),
+                readinessProbe: probe(5, 2),
+                livenessProbe: probe(10, 3),
+                lifecycle: { preStop: { exec: { command: ["/bin/sh", "-c", `sleep ${PRE_STOP_SECONDS}`] } } },
+                resources: { requests: { cpu: s.resources.cpuRequest, memory: s.resources.memoryRequest }, limits },
+                securityContext: containerSecurity,
+                volumeMounts: [{ name: "config", mountPath: CONFIG_DIR, readOnly: true }],
+            },
+        ],
+        volumes: [{ name: "config", configMap: { name: a.configMapName } }],
+    };
+}
+
+/** cert-manager and controller annotations of the Ingress (or Gateway). Pure. */
+export function exposureAnnotations(s: GatewaySettings): Record<string, string> {
+    const out: Record<string, string> = {};
+    if (s.tls.issuer) {
+        out[s.tls.issuer.kind === "ClusterIssuer" ? "cert-manager.io/cluster-issuer" : "cert-manager.io/issuer"] = s.tls.issuer.name;
+    }
+    if (s.exposure.kind === "ingress" && s.exposure.className === "nginx") {
+        // ingress-nginx defaults (1 MiB bodies, 60 s read timeout) would cut WebSockets and large
+        // requests before the gateway sees them: align them with the gateway's own limits.
+        const maxBody = Math.max(...s.routes.map((r) => r.maxBodyBytes ?? s.maxBodyBytes));
+        out["nginx.ingress.kubernetes.io/proxy-body-size"] = String(maxBody);
+        out["nginx.ingress.kubernetes.io/proxy-read-timeout"] = String(s.timeouts.tunnelIdleSeconds);
+        out["nginx.ingress.kubernetes.io/proxy-send-timeout"] = String(s.timeouts.tunnelIdleSeconds);
+        out["nginx.ingress.kubernetes.io/ssl-redirect"] = "true";
+    }
+    return { ...out, ...s.exposure.annotations };
+}
+
+/** The Ingress spec: TLS for the R8 host, everything to the gateway Service. Pure. */
+export function ingressSpec(s: GatewaySettings, serviceName: pulumi.Input<string>): k8s.types.input.networking.v1.IngressSpec {
+    if (s.exposure.kind !== "ingress") {
+        throw new Error("ingressSpec needs exposure.kind ingress");
+    }
+    return {
+        ingressClassName: s.exposure.className,
+        tls: [{ hosts: [s.host], secretName: s.tls.secretName }],
+        rules: [
+            {
+                host: s.host,
+                http: { paths: [{ path: "/", pathType: "Prefix", backend: { service: { name: serviceName, port: { name: "http" } } } }] },
+            },
+        ],
+    };
+}
+
+/**
+ * The collaboration-platform entry point (R8-R10) in front of Triton on Kubernetes: haproxy verifying
+ * HS256 JWTs (signature, iss, aud, exp, scope per route), with per-mode timeouts from the R9 budgets,
+ * body limits and a per-token rate limit; exposed by an Ingress or a Gateway API HTTPRoute with TLS for
+ * the R8 host. The config (a ConfigMap) holds no secret: the JWT secret reaches haproxy as an
+ * environment variable from an immutable Secret, so a rotated secret gets a new Secret and a rollout.
+ */
+export class Gateway extends pulumi.ComponentResource {
+    /** The gateway Service's name (port 80). */
+    public readonly serviceName: pulumi.Output<string>;
+    /** The public URL (R8 host, TLS). */
+    public readonly url: pulumi.Output<string>;
+    /** The WebSocket URL collaboration platforms connect to (R9): the first exact-path websocket route. */
+    public readonly chatUrl: pulumi.Output<string | undefined>;
+
+    constructor(name: string, args: GatewayArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("triton-platform:gateway:Gateway", name, {}, opts);
+        const s = args.settings;
+        const child = { parent: this, provider: args.provider };
+        const base = { name: "triton", instance: args.instance, component: "gateway" };
+        const selector = selectorLabels(base);
+        const version = labelValue(s.image.slice(s.image.lastIndexOf(":") + 1));
+        const metadata = () => ({ namespace: args.namespace, labels: recommendedLabels({ ...base, version, extra: args.labels }) });
+
+        const secret = new k8s.core.v1.Secret(
+            `${name}-jwt`,
+            // Immutable and auto-named: a rotated secret is a new Secret, so the pod template changes
+            // and the pods roll (an env var would otherwise keep the old value until a restart).
+            { metadata: metadata(), type: "Opaque", immutable: true, stringData: { [JWT_SECRET_KEY]: args.jwtSecret } },
+            child,
+        );
+        const config = pulumi
+            .all([args.upstream.serviceName, args.upstream.namespace])
+            .apply(([serviceName, namespace]) =>
+                kubernetesGatewayConfig({
+                    settings: s,
+                    jwt: args.jwt,
+                    serviceName,
+                    namespace,
+                    httpPort: args.upstream.httpPort,
+                    metricsPort: args.upstream.metricsPort,
+                }),
+            );
+        const configMap = new k8s.core.v1.ConfigMap(`${name}-config`, { metadata: metadata(), data: { "haproxy.cfg": config } }, child);
+        const serviceAccount = new k8s.core.v1.ServiceAccount(`${name}`, { metadata: metadata(), automountServiceAccountToken: false }, child);
+
+        new k8s.apps.v1.Deployment(
+            `${name}`,
+            {
+                metadata: metadata(),
+                spec: {
+                    replicas: s.replicas,
+                    revisionHistoryLimit: 3,
+                    selector: { matchLabels: selector },
+                    strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+                    template: {
+                        metadata: {
+                            labels: recommendedLabels({ ...base, version, extra: args.labels }),
+                            annotations: {
+                                // A config change alone would not restart haproxy.
+                                "triton-platform/gateway-config-sha256": config.apply((c) => createHash("sha256").update(c).digest("hex")),
+                                "kubectl.kubernetes.io/default-container": "haproxy",
+                            },
+                        },
+                        spec: gatewayPodSpec({
+                            settings: s,
+                            zones: args.zones,
+                            selector,
+                            serviceAccountName: serviceAccount.metadata.name,
+                            configMapName: configMap.metadata.name,
+                            secretName: secret.metadata.name,
+                        }),
+                    },
+                },
+            },
+            child,
+        );
+        new k8s.policy.v1.PodDisruptionBudget(
+            `${name}`,
+            { metadata: metadata(), spec: { maxUnavailable: 1, selector: { matchLabels: selector } } },
+            child,
+        );
+        const service = new k8s.core.v1.Service(
+            `${name}`,
+            {
+                metadata: metadata(),
+                spec: {
+                    type: "ClusterIP",
+                    selector,
+                    ports: [
+                        { name: "http", port: 80, targetPort: "http", protocol: "TCP" },
+                        { name: "stats", port: s.statsPort, targetPort: "stats", protocol: "TCP" },
+                    ],
+                },
+            },
+            child,
+        );
+        this.serviceName = service.metadata.name;
+
+        const annotations = exposureAnnotations(s);
+        if (s.exposure.kind === "ingress") {
+            new k8s.networking.v1.Ingress(
+                `${name}`,
+                { metadata: { ...metadata(), annotations }, spec: ingressSpec(s, service.metadata.name) },
+                child,
+            );
+        } else {
+            let parentRef: Record<string, pulumi.Input<string>>;
+            if (s.exposure.parentRef) {
+                parentRef = { ...s.exposure.parentRef };
+            } else {
+                const gw = new k8s.apiextensions.CustomResource(
+                    `${name}`,
+                    {
+                        apiVersion: "gateway.networking.k8s.io/v1",
+                        kind: "Gateway",
+                        metadata: { ...metadata(), annotations },
+                        spec: {
+                            gatewayClassName: s.exposure.gatewayClassName,
+                            listeners: [
+                                {
+                                    name: "https",
+                                    protocol: "HTTPS",
+                                    port: 443,
+                                    hostname: s.host,
+                                    tls: { mode: "Terminate", certificateRefs: [{ kind: "Secret", name: s.tls.secretName }] },
+                                    allowedRoutes: { namespaces: { from: "Same" } },
+                                },
+                            ],
+                        },
+                    },
+                    child,
+                );
+                parentRef = { name: gw.metadata.name, sectionName: "https" };
+            }
+            new k8s.apiextensions.CustomResource(
+                `${name}`,
+                {
+                    apiVersion: "gateway.networking.k8s.io/v1",
+                    kind: "HTTPRoute",
+                    metadata: metadata(),
+                    spec: {
+                        parentRefs: [parentRef],
+                        hostnames: [s.host],
+                        rules: [
+                            {
+                                matches: [{ path: { type: "PathPrefix", value: "/" } }],
+                                backendRefs: [{ name: service.metadata.name, port: 80 }],
+                            },
+                        ],
+                    },
+                },
+                child,
+            );
+        }
+        this.url = pulumi.output(`https://${s.host}`);
+        const chat = s.routes.find((r) => r.access === "websocket" && r.match === "exact");
+        this.chatUrl = pulumi.output(chat ? `wss://${s.host}${chat.path}` : undefined);
+
+        this.registerOutputs({ serviceName: this.serviceName, url: this.url, chatUrl: this.chatUrl });
+    }
+}

@@ -1,0 +1,138 @@
+// What the lightweight server (components/server) needs to run the entry point: the same generated
+// haproxy.cfg, listening on 80 and 18789 (R3, R6, R7), in front of a Triton that binds to loopback only.
+import type * as docker from "@pulumi/docker";
+import { createHash } from "crypto";
+import { ADMIN_KEY_HEADER } from "../model-service/workload";
+import { JWT_SECRET_ENV, JwtPolicy, renderHaproxyConfig } from "./haproxy";
+import { GatewaySettings } from "./schema";
+
+/** Ports the gateway listens on, on every address of the server (R3: HTTP 80, model service 18789). */
+export const SERVER_GATEWAY_PORTS = [80, 18789] as const;
+/** uid/gid of the `haproxy` user of the official image; haproxy drops to it once its ports are bound. */
+export const HAPROXY_IMAGE_UID = 99;
+/** Name of the gateway container on the server. */
+export const SERVER_GATEWAY_CONTAINER = "triton-gateway";
+/** Where the config and secret folders appear inside the container. */
+const CONTAINER_CONFIG_DIR = "/usr/local/etc/haproxy";
+const CONTAINER_SECRETS_DIR = "/run/secrets/gateway";
+/** File name of the JWT secret in the secrets folder. */
+export const SERVER_JWT_SECRET_FILE = "jwt-secret";
+
+/** Inputs of {@link serverGateway}. */
+export interface ServerGatewayArgs {
+    settings: GatewaySettings;
+    jwt: JwtPolicy;
+    /** Triton's HTTP port on 127.0.0.1 (not 18789: the gateway holds that one). @default 8000 */
+    tritonHttpPort?: number;
+    /** Triton's metrics port on 127.0.0.1. @default 8002 */
+    tritonMetricsPort?: number;
+    /** Port of the probe and Prometheus endpoint, on 127.0.0.1 only. @default settings.statsPort */
+    statsPort?: number;
+    /** Server folder of haproxy.cfg (0755, root). @default /etc/triton-platform/gateway */
+    configDir?: string;
+    /** Server folder of the JWT secret file (0700, root). @default /etc/triton-platform/secrets/gateway */
+    secretsDir?: string;
+}
+
+/** A file the server component writes. */
+export interface ServerFile {
+    path: string;
+    /** File mode, octal. */
+    mode: string;
+}
+
+/** Everything the server component writes and runs for the gateway. Holds no secret. */
+export interface ServerGateway {
+    /** haproxy.cfg: write `config` there (no secret in it). */
+    configFile: ServerFile;
+    config: string;
+    /**
+     * The file to hold the JWT secret alone (Keys.jwtSecret, no newline needed): the server component
+     * uploads it (never on a command line); the container reads it at start into JWT_SECRET.
+     */
+    secretFile: ServerFile;
+    /** Ports the firewall opens for the gateway (R3, R6). */
+    listenPorts: number[];
+    /** Where Triton must listen: publish its ports on 127.0.0.1 only (`-p 127.0.0.1:8000:8000`), not on 18789. */
+    triton: { bindAddress: "127.0.0.1"; httpPort: number; metricsPort: number };
+    /** Local health endpoint (200 while haproxy runs). */
+    healthUrl: string;
+    /**
+     * Arguments of a docker.Container (add `image` and labels). Host network: the gateway must reach
+     * Triton on 127.0.0.1. haproxy starts as root only to bind 80, then runs as uid 99 (`uid`/`gid` in
+     * the config); every capability but the three it needs is dropped and the root filesystem is read-only.
+     */
+    container: Omit<docker.ContainerArgs, "image">;
+    /** SHA-256 of config and image: re-create the container when it changes. Not a secret. */
+    fingerprint: string;
+}
+
+/** The gateway of the lightweight server: config, files and container. Pure. */
+export function serverGateway(args: ServerGatewayArgs): ServerGateway {
+    const s = args.settings;
+    const httpPort = args.tritonHttpPort ?? 8000;
+    const metricsPort = args.tritonMetricsPort ?? 8002;
+    const statsPort = args.statsPort ?? s.statsPort;
+    for (const p of [httpPort, metricsPort, statsPort]) {
+        if ((SERVER_GATEWAY_PORTS as readonly number[]).includes(p)) {
+            throw new Error(`port ${p} is the gateway's on the server: Triton and the stats endpoint need other ports`);
+        }
+    }
+    const configDir = args.configDir ?? "/etc/triton-platform/gateway";
+    const secretsDir = args.secretsDir ?? "/etc/triton-platform/secrets/gateway";
+    const config = renderHaproxyConfig({
+        settings: s,
+        jwt: args.jwt,
+        listeners: SERVER_GATEWAY_PORTS.map((port) => ({ name: `port-${port}`, address: "", port })),
+        statsListener: { address: "127.0.0.1", port: statsPort },
+        upstreams: {
+            triton: { host: "127.0.0.1", port: httpPort },
+            "triton-metrics": { host: "127.0.0.1", port: metricsPort },
+        },
+        process: { dropPrivilegesTo: { uid: HAPROXY_IMAGE_UID, gid: HAPROXY_IMAGE_UID } },
+        stripHeaders: [ADMIN_KEY_HEADER],
+    });
+    // The secret goes from a root-only file into haproxy's environment inside the container: never in
+    // `docker inspect`, the provider's state or a command line. The file holds only the value, so any
+    // character is safe.
+    const start = [
+        `${JWT_SECRET_ENV}="$(cat ${CONTAINER_SECRETS_DIR}/${SERVER_JWT_SECRET_FILE})"`,
+        `export ${JWT_SECRET_ENV}`,
+        `exec haproxy -W -db -f ${CONTAINER_CONFIG_DIR}/haproxy.cfg`,
+    ].join(" && ");
+    return {
+        configFile: { path: `${configDir}/haproxy.cfg`, mode: "0644" },
+        config,
+        secretFile: { path: `${secretsDir}/${SERVER_JWT_SECRET_FILE}`, mode: "0400" },
+        listenPorts: [...SERVER_GATEWAY_PORTS],
+        triton: { bindAddress: "127.0.0.1", httpPort, metricsPort },
+        healthUrl: `http://127.0.0.1:${statsPort}/healthz`,
+        container: {
+            name: SERVER_GATEWAY_CONTAINER,
+            entrypoints: ["/bin/sh", "-c", start],
+            networkMode: "host",
+            user: "0:0",
+            readOnly: true,
+            capabilities: { drops: ["ALL"], adds: ["NET_BIND_SERVICE", "SETUID", "SETGID"] },
+            securityOpts: ["no-new-privileges:true"],
+            volumes: [
+                { hostPath: configDir, containerPath: CONTAINER_CONFIG_DIR, readOnly: true },
+                { hostPath: secretsDir, containerPath: CONTAINER_SECRETS_DIR, readOnly: true },
+            ],
+            restart: "unless-stopped",
+            mustRun: true,
+            // SIGUSR1: haproxy stops accepting and drains open requests and WebSockets (hard-stop-after).
+            stopSignal: "SIGUSR1",
+            stopTimeout: s.drainSeconds + 5,
+            destroyGraceSeconds: s.drainSeconds + 5,
+            healthcheck: {
+                // busybox wget is in the alpine image; the probe endpoint is on loopback only.
+                tests: ["CMD", "wget", "-q", "-O", "/dev/null", `http://127.0.0.1:${statsPort}/healthz`],
+                interval: "10s",
+                timeout: "3s",
+                retries: 3,
+            },
+        },
+        fingerprint: createHash("sha256").update(config).update("\0").update(s.image).digest("hex"),
+    };
+}
