@@ -4,6 +4,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { clusterProvider } from "../components/cluster/provider";
 import { recommendedLabels } from "../components/common/labels";
+import { Gateway } from "../components/gateway";
 import { Keys } from "../components/keys";
 import { LogSink, loggingNamespaceName } from "../components/logsink";
 import { ModelService } from "../components/model-service";
@@ -89,6 +90,41 @@ export function deployPlatform(def: StackDefinition, secrets: StackSecrets): Pla
         });
         // --- end model service ---
 
+        // --- gateway (components/gateway) ---
+        // R8-R10: the collaboration-platform entry point (haproxy checking HS256 JWTs) in front of the
+        // model service's routing Service.
+        if (def.gateway.enabled) {
+            const gateway = new Gateway(
+                "gateway",
+                {
+                    namespace: namespace.metadata.name,
+                    instance,
+                    labels: def.labels,
+                    zones: def.zones,
+                    settings: def.gateway,
+                    jwt: def.keys.jwt,
+                    // From the keys block above: the HS256 secret (secret Output, lands in a Secret only).
+                    jwtSecret: keys.jwtSecret,
+                    upstream: {
+                        serviceName: modelService.serviceName,
+                        namespace: namespace.metadata.name,
+                        httpPort: modelService.servicePort,
+                        metricsPort: def.modelService.ports.metrics,
+                    },
+                    network: {
+                        monitoringNamespace: def.securityGroup.monitoringNamespace,
+                        modelServerSelector: modelService.podSelector,
+                        modelServerPorts: { http: def.modelService.ports.http, metrics: def.modelService.ports.metrics },
+                    },
+                    provider,
+                },
+                { dependsOn: [namespace] },
+            );
+            outputs.gatewayUrl = gateway.url;
+            outputs.chatUrl = gateway.chatUrl;
+        }
+        // --- end gateway ---
+
         // --- security group, Kubernetes side (components/network) ---
         const securityGroup = new SecurityGroup(
             "security-group",
@@ -152,9 +188,22 @@ export function deployPlatform(def: StackDefinition, secrets: StackSecrets): Pla
             triton: { servicePort: def.modelService.servicePort, ports: def.modelService.ports, exitTimeoutSeconds: def.modelService.exitTimeoutSeconds },
             instance,
             localSsh: { name: instance },
+            // R13: Triton's logs to object storage; static keys when both secrets are set.
+            logSink: def.logSink.enabled
+                ? {
+                      definition: def,
+                      credentials:
+                          secrets.objectStorageAccessKeyId && secrets.objectStorageSecretAccessKey
+                              ? { accessKeyId: secrets.objectStorageAccessKeyId, secretAccessKey: secrets.objectStorageSecretAccessKey }
+                              : undefined,
+                  }
+                : undefined,
         });
         outputs.serverEndpoint = server.endpoint;
         outputs.serverTroubleshooting = server.troubleshooting;
+        if (def.logSink.enabled) {
+            outputs.serverLogDestination = server.logDestination;
+        }
     }
     // --- end lightweight server ---
 

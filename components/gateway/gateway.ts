@@ -48,8 +48,67 @@ export interface GatewayArgs {
     /** HS256 secret (secret Output of the Keys component); stored in a Secret, never in the config. */
     jwtSecret: pulumi.Input<string>;
     upstream: GatewayUpstream;
+    /** Who else the gateway talks to, for its NetworkPolicies. */
+    network: GatewayNetwork;
     /** The explicit Kubernetes provider. */
     provider: k8s.Provider;
+}
+
+/** The gateway's neighbours, for its NetworkPolicies. */
+export interface GatewayNetwork {
+    /** Namespace of the Prometheus that scrapes the stats port. */
+    monitoringNamespace: string;
+    /** Labels selecting the model-server pods (both slots). */
+    modelServerSelector: Record<string, string>;
+    /** Triton's pod ports behind the routing Service. */
+    modelServerPorts: { http: number; metrics: number };
+}
+
+type NetworkPolicySpec = k8s.types.input.networking.v1.NetworkPolicySpec;
+
+/**
+ * The gateway's NetworkPolicies. The namespace denies everything by default (components/network), so
+ * the gateway must open its own paths: HTTP from the ingress controller, stats from monitoring, and
+ * Triton's HTTP and metrics ports from the gateway pods only. Pure: tests call it directly.
+ */
+export function gatewayNetworkPolicies(a: {
+    gatewaySelector: Record<string, string>;
+    settings: GatewaySettings;
+    network: GatewayNetwork;
+}): { gateway: NetworkPolicySpec; modelServer: NetworkPolicySpec } {
+    const ns = (name: string) => ({ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": name } } });
+    return {
+        gateway: {
+            podSelector: { matchLabels: a.gatewaySelector },
+            policyTypes: ["Ingress", "Egress"],
+            ingress: [
+                { from: a.settings.ingressNamespaces.map(ns), ports: [{ protocol: "TCP", port: GATEWAY_HTTP_PORT }] },
+                { from: [ns(a.network.monitoringNamespace)], ports: [{ protocol: "TCP", port: a.settings.statsPort }] },
+            ],
+            egress: [
+                {
+                    to: [{ podSelector: { matchLabels: a.network.modelServerSelector } }],
+                    ports: [
+                        { protocol: "TCP", port: a.network.modelServerPorts.http },
+                        { protocol: "TCP", port: a.network.modelServerPorts.metrics },
+                    ],
+                },
+            ],
+        },
+        modelServer: {
+            podSelector: { matchLabels: a.network.modelServerSelector },
+            policyTypes: ["Ingress"],
+            ingress: [
+                {
+                    from: [{ podSelector: { matchLabels: a.gatewaySelector } }],
+                    ports: [
+                        { protocol: "TCP", port: a.network.modelServerPorts.http },
+                        { protocol: "TCP", port: a.network.modelServerPorts.metrics },
+                    ],
+                },
+            ],
+        },
+    };
 }
 
 /** The haproxy.cfg of the Kubernetes gateway for a resolved upstream (Service DNS names). Pure. */
@@ -278,6 +337,9 @@ export class Gateway extends pulumi.ComponentResource {
             },
             child,
         );
+        const policies = gatewayNetworkPolicies({ gatewaySelector: selector, settings: s, network: args.network });
+        new k8s.networking.v1.NetworkPolicy(`${name}`, { metadata: metadata(), spec: policies.gateway }, child);
+        new k8s.networking.v1.NetworkPolicy(`${name}-to-model-server`, { metadata: metadata(), spec: policies.modelServer }, child);
         new k8s.policy.v1.PodDisruptionBudget(
             `${name}`,
             { metadata: metadata(), spec: { maxUnavailable: 1, selector: { matchLabels: selector } } },

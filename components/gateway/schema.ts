@@ -151,6 +151,11 @@ export const gatewaySchema = z
         /** R8 (optional HTTP/2): accept HTTP/2 on the gateway's listeners (h2c prior knowledge; ALPN where TLS ends). */
         http2: bool.default(true),
         exposure: exposureSchema.default({ kind: "ingress", className: "nginx", annotations: {} }),
+        /**
+         * Namespaces whose pods may reach the gateway's HTTP port: the ingress controller's (or the Gateway
+         * API implementation's). Everything else is refused by the gateway's NetworkPolicy.
+         */
+        ingressNamespaces: z.array(dnsLabel).min(1).default(["ingress-nginx"]),
         routes: z
             .array(routeSchema)
             .min(1)

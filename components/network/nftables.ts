@@ -56,8 +56,15 @@ export function ruleLines(r: SecurityRule): string[] {
     return lines;
 }
 
+/** Origin of the built-in egress rule to the object store (rules.ts, builtinRules). */
+const OBJECT_STORAGE_ORIGIN = "baseline object storage";
+
 function serverRules(policy: SecurityPolicy, direction: "ingress" | "egress"): SecurityRule[] {
-    return policy.rules.filter((r) => r.direction === direction && r.sides.includes("server"));
+    // The server's log shipper (R13) writes to the object store too: its egress rule (the store's address,
+    // objectStorageCidrs, else anywhere, on the endpoint's port) applies on the host as well, so a store on
+    // a port other than 80/443 is reachable with restricted egress. An in-cluster store has no CIDR peer and
+    // renders nothing here.
+    return policy.rules.filter((r) => r.direction === direction && (r.sides.includes("server") || (direction === "egress" && r.origin === OBJECT_STORAGE_ORIGIN)));
 }
 
 const indent = (lines: string[], depth: number): string[] => lines.map((l) => `${"\t".repeat(depth)}${l}`);
@@ -125,6 +132,10 @@ export function renderNftables(policy: SecurityPolicy): string {
                   "\t\tmeta l4proto { icmp, ipv6-icmp } accept",
                   `\t\tudp sport 68 udp dport 67 accept ${comment("DHCPv4 client")}`,
                   `\t\tudp sport 546 udp dport 547 accept ${comment("DHCPv6 client")}`,
+                  // The host's own connections to its containers (docker-proxy for ports published on
+                  // 127.0.0.1, health checks, local scrapes) leave through Docker's bridges, not the uplink.
+                  `\t\toifname "docker0" accept ${comment("host to its containers")}`,
+                  `\t\toifname "br-*" accept ${comment("host to its containers")}`,
                   "\t\tjump security_group_out",
                   ...indent(drop("out"), 2),
                   "\t}",

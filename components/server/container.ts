@@ -67,8 +67,12 @@ export function serverEndpoint(settings: Pick<ServerSettings, "host" | "domain">
     return `http://${host.includes(":") ? `[${host}]` : host}:${servicePort}`;
 }
 
-/** R15 troubleshooting commands for this server, by symptom. */
-export function troubleshootingCommands(settings: Pick<ServerSettings, "host" | "sshPort" | "user" | "domain">, servicePort: number): Record<string, string> {
+/** R15 troubleshooting commands for this server, by symptom (the log shipper's when it runs one). */
+export function troubleshootingCommands(
+    settings: Pick<ServerSettings, "host" | "sshPort" | "user" | "domain">,
+    servicePort: number,
+    logShipperContainer?: string,
+): Record<string, string> {
     const ssh = `ssh -p ${settings.sshPort} ${settings.user}@${settings.host}`;
     const endpoint = serverEndpoint(settings, servicePort);
     const target = settings.domain ?? settings.host;
@@ -85,5 +89,12 @@ export function troubleshootingCommands(settings: Pick<ServerSettings, "host" | 
         containerLogs: `${ssh} docker logs --tail 200 ${CONTAINER_NAME}`,
         containerHealth: `${ssh} docker inspect --format '{{json .State.Health}}' ${CONTAINER_NAME}`,
         systemLogs: `${ssh} sudo journalctl -u docker -u ssh -u triton-platform-firewall --since -1h`,
+        ...(logShipperContainer
+            ? {
+                  // R13: upload errors and the disk queue show in the collector's own log.
+                  logShipperLogs: `${ssh} docker logs --tail 200 ${logShipperContainer}`,
+                  logShipperState: `${ssh} docker inspect --format '{{.State.Status}} restarts={{.RestartCount}}' ${logShipperContainer}`,
+              }
+            : {}),
     };
 }

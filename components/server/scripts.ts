@@ -579,3 +579,111 @@ exec tritonserver \\
 export function healthcheckScript(httpPort: number): string {
     return `exec 3<>/dev/tcp/127.0.0.1/${httpPort} && printf 'GET /v2/health/ready HTTP/1.0\\r\\n\\r\\n' >&3 && head -n 1 <&3 | grep -q ' 200 '`;
 }
+
+/** A folder the server needs, root-owned with the given mode. */
+export interface FolderSpec {
+    /** Absolute path on the server. */
+    path: string;
+    mode: "0700" | "0755";
+}
+
+/**
+ * Creates root-owned folders with their modes (e.g. the log shipper's disk buffer). A folder that exists
+ * with the right mode is left alone; a wrong mode is corrected and reported.
+ */
+export function foldersScript(folders: FolderSpec[]): string {
+    for (const f of folders) {
+        if (!/^\/[A-Za-z0-9._/-]+$/.test(f.path)) {
+            throw new Error(`folder ${f.path} is not an absolute path of letters, digits, '.', '_', '-' and '/'`);
+        }
+    }
+    return `${HEADER(`Folders: ${folders.map((f) => f.path).join(", ")}.`)}
+root="\${TRITON_FILES_ROOT:-}"
+changed=()
+
+ensure_folder() {
+  local dir="$root$1" mode="$2"
+  if [[ -d "$dir" && "$(stat -c '%a' "$dir")" == "\${mode#0}" ]]; then
+    return 0
+  fi
+  install -d -m "$mode" "$dir"
+  chmod "$mode" "$dir"
+  changed+=("$1 ($mode)")
+}
+
+${folders.map((f) => `ensure_folder ${shq(f.path)} ${f.mode}`).join("\n")}
+
+if (( \${#changed[@]} == 0 )); then
+  echo "folders unchanged"
+else
+  printf 'folder created or mode fixed: %s\\n' "\${changed[@]}"
+fi
+`;
+}
+
+/** Settings of the log shipper's readiness check. */
+export interface LogShipperReadyOptions {
+    /** Name of the shipper container. */
+    containerName: string;
+    /** The pinned image reference from the definition (for messages). */
+    image: string;
+    /** How `docker image inspect` lists that reference (familiarImageReference). */
+    expectedReference: string;
+    /** Health endpoint as seen inside the container, e.g. http://127.0.0.1:13133/. */
+    healthUrl: string;
+    /** Upper bound of the wait. */
+    timeoutSeconds: number;
+    /** Pause between attempts. @default 5 */
+    intervalSeconds?: number;
+}
+
+/**
+ * Checks that the log shipper container runs the pinned image, then waits (bounded) until its health
+ * endpoint answers. The endpoint is asked from inside the container's network namespace (`nsenter
+ * --net` with the host's curl): the image has no shell or curl, and a host whose egress is restricted
+ * does not let the host itself open connections into the Docker bridge.
+ */
+export function logShipperReadyScript(o: LogShipperReadyOptions): string {
+    return `${HEADER("Log shipper (R13): pinned image, then a bounded wait for its health endpoint.")}
+container=${shq(o.containerName)}
+image=${shq(o.image)}
+expected_ref=${shq(o.expectedReference)}
+health_url=${shq(o.healthUrl)}
+timeout=${o.timeoutSeconds}
+interval=${o.intervalSeconds ?? 5}
+
+# The container runs the image the definition pins (one started by hand in its place does not).
+if ! image_id="$(docker inspect --format '{{.Image}}' "$container" 2>&1)"; then
+  echo "log shipper container $container not found: $image_id" >&2
+  exit 1
+fi
+refs="$(docker image inspect --format '{{range .RepoTags}}{{println .}}{{end}}{{range .RepoDigests}}{{println .}}{{end}}' "$image_id")"
+# Docker lists Docker Hub images by their short name; a containerd image store may list the full one.
+if ! grep -qxF -e "$expected_ref" -e "$image" <<<"$refs"; then
+  echo "log shipper container $container does not run the pinned image $image (its image is known as: $(tr '\\n' ' ' <<<"$refs")): run pulumi up again to recreate it" >&2
+  exit 1
+fi
+
+SECONDS=0
+attempts=0
+while true; do
+  attempts=$(( attempts + 1 ))
+  pid="$(docker inspect --format '{{.State.Pid}}' "$container" 2>/dev/null || true)"
+  if [[ "$pid" =~ ^[1-9][0-9]*$ ]] && nsenter --target "$pid" --net curl -fsS -o /dev/null --max-time 5 "$health_url" 2>/dev/null; then
+    echo "log shipper ready after \${SECONDS}s ($attempts attempts): $container runs $image"
+    exit 0
+  fi
+  if (( SECONDS >= timeout )); then
+    break
+  fi
+  sleep "$interval"
+done
+{
+  echo "timed out after \${timeout}s waiting for the log shipper $container to answer $health_url ($attempts attempts)."
+  echo "A rejected configuration or unreadable credentials stop the collector at start: it then restarts in a loop."
+  echo "Look at: docker logs --tail 100 $container; docker inspect --format '{{.State.Status}} restarts={{.RestartCount}}' $container. Last log lines:"
+  docker logs --tail 20 "$container" 2>&1 || true
+} >&2
+exit 1
+`;
+}

@@ -3,6 +3,7 @@ import { createHash } from "crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import { clusterProvider } from "../../components/cluster/provider";
 import {
+    gatewayNetworkPolicies,
     DEFAULT_GATEWAY_IMAGE,
     Gateway,
     gatewayIssues,
@@ -254,6 +255,11 @@ function gatewayProgram(settings: GatewaySettings) {
             jwt: JWT,
             jwtSecret: pulumi.secret(SECRET),
             upstream: { serviceName: pulumi.output("triton-1a2b3c"), namespace: "triton", httpPort: 18789, metricsPort: 8002 },
+            network: {
+                monitoringNamespace: "monitoring",
+                modelServerSelector: { "app.kubernetes.io/component": "model-server" },
+                modelServerPorts: { http: 8000, metrics: 8002 },
+            },
             provider,
         });
         return { url: gw.url, chatUrl: gw.chatUrl, serviceName: gw.serviceName };
@@ -268,7 +274,7 @@ describe("Gateway on Kubernetes (under mocks)", () => {
     const deployment = () => one(run, "kubernetes:apps/v1:Deployment", "gateway");
     const pod = () => deployment().inputs.spec.template.spec;
 
-    it("declares Secret, ConfigMap, ServiceAccount, Deployment, PDB, Service and Ingress under one component", () => {
+    it("declares Secret, ConfigMap, ServiceAccount, Deployment, PDB, Service, Ingress and its NetworkPolicies under one component", () => {
         const children = run.resources.filter((r) => r.parent === "triton-platform:gateway:Gateway::gateway");
         expect(children.map((r) => `${r.type} ${r.name}`).sort()).toEqual([
             "kubernetes:apps/v1:Deployment gateway",
@@ -277,6 +283,8 @@ describe("Gateway on Kubernetes (under mocks)", () => {
             "kubernetes:core/v1:Service gateway",
             "kubernetes:core/v1:ServiceAccount gateway",
             "kubernetes:networking.k8s.io/v1:Ingress gateway",
+            "kubernetes:networking.k8s.io/v1:NetworkPolicy gateway",
+            "kubernetes:networking.k8s.io/v1:NetworkPolicy gateway-to-model-server",
             "kubernetes:policy/v1:PodDisruptionBudget gateway",
         ]);
         expect(children.every((r) => r.provider?.includes("pulumi:providers:kubernetes::cluster"))).toBe(true);
@@ -379,5 +387,32 @@ describe("Gateway exposed through the Gateway API (under mocks)", () => {
         );
         expect(ofType(run, "kubernetes:gateway.networking.k8s.io/v1:Gateway")).toEqual([]);
         expect(one(run, "kubernetes:gateway.networking.k8s.io/v1:HTTPRoute", "gateway").inputs.spec.parentRefs).toEqual([{ name: "shared", namespace: "edge", sectionName: "https" }]);
+    });
+});
+
+describe("gateway NetworkPolicies", () => {
+    const policies = gatewayNetworkPolicies({
+        gatewaySelector: { "app.kubernetes.io/component": "gateway" },
+        settings: gatewaySchema.parse({ ingressNamespaces: ["ingress-nginx", "envoy-gateway-system"] }),
+        network: { monitoringNamespace: "monitoring", modelServerSelector: { "app.kubernetes.io/component": "model-server" }, modelServerPorts: { http: 8000, metrics: 8002 } },
+    });
+    const nsName = (peer: any) => peer.namespaceSelector.matchLabels["kubernetes.io/metadata.name"];
+
+    it("admits HTTP only from the ingress controllers' namespaces and stats only from monitoring", () => {
+        const [http, stats] = policies.gateway.ingress as any[];
+        expect(http.from.map(nsName)).toEqual(["ingress-nginx", "envoy-gateway-system"]);
+        expect(http.ports).toEqual([{ protocol: "TCP", port: 8080 }]);
+        expect(stats.from.map(nsName)).toEqual(["monitoring"]);
+        expect(stats.ports).toEqual([{ protocol: "TCP", port: 8405 }]);
+    });
+
+    it("lets the gateway reach Triton's HTTP and metrics ports, and Triton accept them from the gateway only", () => {
+        expect(policies.gateway.policyTypes).toEqual(["Ingress", "Egress"]);
+        const egress = (policies.gateway.egress as any[])[0];
+        expect(egress.to).toEqual([{ podSelector: { matchLabels: { "app.kubernetes.io/component": "model-server" } } }]);
+        expect(egress.ports.map((p: any) => p.port)).toEqual([8000, 8002]);
+        const from = (policies.modelServer.ingress as any[])[0];
+        expect(policies.modelServer.podSelector).toEqual({ matchLabels: { "app.kubernetes.io/component": "model-server" } });
+        expect(from.from).toEqual([{ podSelector: { matchLabels: { "app.kubernetes.io/component": "gateway" } } }]);
     });
 });

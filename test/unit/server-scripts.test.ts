@@ -15,8 +15,10 @@ import {
     envFileContent,
     firewallScript,
     firewallUnit,
+    foldersScript,
     healthcheckScript,
     installScript,
+    logShipperReadyScript,
     preflightScript,
     remoteCommand,
     sshdScript,
@@ -24,6 +26,7 @@ import {
     tritonStartScript,
     waitReadyScript,
 } from "../../components/server/scripts";
+import { requireNetns } from "../support/netns";
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "server-scripts-"));
 afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
@@ -50,6 +53,20 @@ const scripts: { name: string; text: string; shell: "bash" | "sh" }[] = [
     { name: "wait ready", text: waitReadyScript({ url: "http://127.0.0.1:18789/v2/health/ready", timeoutSeconds: 300, containerName: "triton-model-server" }), shell: "bash" },
     { name: "triton start (in the container)", text: tritonStartScript({ envFile: "/run/secrets/triton/model-server.env", ports: { http: 8000, grpc: 8001, metrics: 8002 }, exitTimeoutSeconds: 30 }), shell: "sh" },
     { name: "container healthcheck", text: `#!/usr/bin/env bash\n${healthcheckScript(8000)}\n`, shell: "bash" },
+    { name: "log shipper folders", text: foldersScript([{ path: "/var/lib/triton-platform/logsink", mode: "0700" }, { path: "/etc/triton-platform/logsink", mode: "0700" }]), shell: "bash" },
+    { name: "log shipper config file", text: stdinFileScript({ path: "/etc/triton-platform/logsink/config.yaml", mode: "0644", dirMode: "0700" }), shell: "bash" },
+    { name: "log shipper credentials file", text: stdinFileScript({ path: "/etc/triton-platform/logsink/aws-credentials", mode: "0600", dirMode: "0700" }), shell: "bash" },
+    {
+        name: "log shipper ready",
+        text: logShipperReadyScript({
+            containerName: "triton-platform-server-log-shipper",
+            image: "docker.io/otel/opentelemetry-collector-contrib:0.130.0",
+            expectedReference: "otel/opentelemetry-collector-contrib:0.130.0",
+            healthUrl: "http://127.0.0.1:13133/",
+            timeoutSeconds: 120,
+        }),
+        shell: "bash",
+    },
 ];
 
 function lint(text: string, shell: "bash" | "sh"): { syntax: SpawnSyncReturns<string>; shellcheck: SpawnSyncReturns<string> } {
@@ -304,6 +321,95 @@ describe("readiness wait: bounded, with a clear timeout message", () => {
     });
 });
 
+describe("log shipper folders (R13): root-only, created once", () => {
+    const script = foldersScript([
+        { path: "/var/lib/triton-platform/logsink", mode: "0700" },
+        { path: "/etc/triton-platform/logsink", mode: "0700" },
+    ]);
+
+    it("creates the disk buffer and config folders with mode 0700, then changes nothing", () => {
+        const root = tmpdir("folders");
+        const first = run(script, { FAKE_BIN: fakes({}), TRITON_FILES_ROOT: root });
+        expect(first.stderr).toBe("");
+        expect(first.status).toBe(0);
+        for (const dir of ["var/lib/triton-platform/logsink", "etc/triton-platform/logsink"]) {
+            expect(fs.statSync(path.join(root, dir)).mode & 0o777).toBe(0o700);
+        }
+        expect(first.stdout).toContain("folder created or mode fixed: /var/lib/triton-platform/logsink (0700)");
+        expect(run(script, { FAKE_BIN: fakes({}), TRITON_FILES_ROOT: root }).stdout).toBe("folders unchanged\n");
+    });
+
+    it("tightens a folder that exists with a wider mode", () => {
+        const root = tmpdir("folders");
+        fs.mkdirSync(path.join(root, "var/lib/triton-platform/logsink"), { recursive: true, mode: 0o755 });
+        fs.chmodSync(path.join(root, "var/lib/triton-platform/logsink"), 0o755);
+        const res = run(script, { FAKE_BIN: fakes({}), TRITON_FILES_ROOT: root });
+        expect(res.status).toBe(0);
+        expect(fs.statSync(path.join(root, "var/lib/triton-platform/logsink")).mode & 0o777).toBe(0o700);
+    });
+
+    it("refuses a path it could not quote safely", () => {
+        expect(() => foldersScript([{ path: "relative/dir", mode: "0700" }])).toThrow(/absolute path/);
+    });
+});
+
+describe("log shipper readiness (R13): the pinned image, then a bounded health wait from inside the container", () => {
+    const options = {
+        containerName: "triton-platform-server-log-shipper",
+        image: "docker.io/otel/opentelemetry-collector-contrib:0.130.0",
+        expectedReference: "otel/opentelemetry-collector-contrib:0.130.0",
+        healthUrl: "http://127.0.0.1:13133/",
+        timeoutSeconds: 0,
+        intervalSeconds: 0,
+    };
+    /** A fake docker: the container's image id and pid, the image's references, its logs. */
+    const docker = (refs: string) => `case "$1 $2" in
+  "inspect --format") case "$3" in *State.Pid*) echo 4242 ;; *Image*) echo sha256:0123 ;; *) echo "running restarts=3" ;; esac ;;
+  "image inspect") printf '%s\n' ${refs} ;;
+  "logs --tail") echo "Error: failed to get config: cannot unmarshal the configuration" ;;
+  *) echo "unexpected docker $*" >&2; exit 2 ;;
+esac`;
+    const pinned = "'otel/opentelemetry-collector-contrib:0.130.0' 'otel/opentelemetry-collector-contrib@sha256:abcd'";
+
+    it("asks the health endpoint inside the container's network namespace and returns once it answers", () => {
+        const dir = tmpdir("shipper");
+        const bin = fakes({
+            docker: docker(pinned),
+            nsenter: `echo "$*" >> ${dir}/nsenter; shift 3; exec "$@"`,
+            curl: `n=$(cat ${dir}/n 2>/dev/null || echo 0); n=$((n + 1)); echo $n > ${dir}/n; [[ $n -ge 2 ]]`,
+            sleep: "exit 0",
+        });
+        const res = run(logShipperReadyScript({ ...options, timeoutSeconds: 600 }), { FAKE_BIN: bin });
+        expect(res.stderr).toBe("");
+        expect(res.status).toBe(0);
+        expect(res.stdout).toMatch(/log shipper ready after \d+s \(2 attempts\): triton-platform-server-log-shipper runs docker\.io\/otel\/opentelemetry-collector-contrib:0\.130\.0/);
+        expect(fs.readFileSync(path.join(dir, "nsenter"), "utf8").split("\n")[0]).toBe("--target 4242 --net curl -fsS -o /dev/null --max-time 5 http://127.0.0.1:13133/");
+    });
+
+    it("accepts the image listed by its full reference too", () => {
+        const bin = fakes({ docker: docker("'docker.io/otel/opentelemetry-collector-contrib:0.130.0'"), nsenter: 'shift 3; exec "$@"', curl: "exit 0", sleep: "exit 0" });
+        const res = run(logShipperReadyScript(options), { FAKE_BIN: bin });
+        expect(res.stderr).toBe("");
+        expect(res.status).toBe(0);
+    });
+
+    it("fails when the container runs another image than the pinned one", () => {
+        const bin = fakes({ docker: docker("'otel/opentelemetry-collector-contrib:0.129.0'"), nsenter: "exit 0", curl: "exit 0" });
+        const res = run(logShipperReadyScript(options), { FAKE_BIN: bin });
+        expect(res.status).toBe(1);
+        expect(res.stderr).toContain("does not run the pinned image docker.io/otel/opentelemetry-collector-contrib:0.130.0");
+        expect(res.stderr).toContain("otel/opentelemetry-collector-contrib:0.129.0");
+    });
+
+    it("fails after the timeout with the collector's last log lines", () => {
+        const bin = fakes({ docker: docker(pinned), nsenter: 'shift 3; exec "$@"', curl: "exit 7", sleep: "exit 0" });
+        const res = run(logShipperReadyScript(options), { FAKE_BIN: bin });
+        expect(res.status).toBe(1);
+        expect(res.stderr).toContain("timed out after 0s waiting for the log shipper triton-platform-server-log-shipper to answer http://127.0.0.1:13133/ (1 attempts)");
+        expect(res.stderr).toContain("cannot unmarshal the configuration");
+    });
+});
+
 describe("install (R2, R4)", () => {
     const script = installScript({ user: "ubuntu", modelRepository: "/var/lib/triton-platform/models", logRotation: { maxSize: "50m", maxFiles: 5 } });
 
@@ -343,7 +449,6 @@ describe("firewall script (R3, R6)", () => {
         expect(firewall).not.toMatch(/^\s*nft flush ruleset/m);
     });
 
-    const canNamespace = spawnSync("unshare", ["-rn", "true"]).status === 0;
     /** Runs the firewall script (twice when asked) inside one throw-away network namespace with the real nft. */
     const inNamespace = (peers: string[], runs = 1) => {
         const dir = tmpdir("fw");
@@ -363,7 +468,8 @@ describe("firewall script (R3, R6)", () => {
         return { ...res, ruleset: path.join(dir, "etc", "firewall.nft"), log };
     };
 
-    it.runIf(canNamespace)("applies the ruleset when the connected SSH peers stay allowed, then is idempotent", () => {
+    it("applies the ruleset when the connected SSH peers stay allowed, then is idempotent", () => {
+        requireNetns();
         const res = inNamespace(["198.51.100.7:51514", "[2001:db8::5]:40022"], 2);
         expect(res.stderr).toBe("");
         expect(res.stdout).toMatch(/firewall applied: table inet triton_platform\nexit=0\nfirewall unchanged: table inet triton_platform\nexit=0/);
@@ -373,7 +479,8 @@ describe("firewall script (R3, R6)", () => {
         expect(fs.readFileSync(res.log, "utf8")).toContain("systemctl enable triton-platform-firewall.service");
     });
 
-    it.runIf(canNamespace)("refuses a ruleset that would lock out a connected SSH peer, and changes nothing", () => {
+    it("refuses a ruleset that would lock out a connected SSH peer, and changes nothing", () => {
+        requireNetns();
         const res = inNamespace(["198.51.100.7:51514", "192.0.2.9:40000"]);
         expect(res.stderr).toContain("firewall not applied: it would lock out the SSH peer(s) 192.0.2.9 connected to port 22: add them to securityGroup.sshCidrs");
         expect(res.stdout).toContain("exit=1");
@@ -381,3 +488,4 @@ describe("firewall script (R3, R6)", () => {
         expect(fs.existsSync(res.ruleset)).toBe(false);
     });
 });
+
