@@ -171,12 +171,30 @@ export const declaredPortsOnly = resourcePolicy<{ externalPorts: number[]; inter
     area: "network",
     source: "R3, R6, R7",
     details:
-        "LoadBalancer/NodePort Service ports must be in `externalPorts`; ClusterIP Service ports and numeric targetPorts, container ports and NetworkPolicy ingress ports must be in `externalPorts` + `internalPorts` (Triton's 8000-8002). Named ports and egress rules are not checked.",
+        "LoadBalancer/NodePort Service ports must be in `externalPorts`; ClusterIP Service ports and numeric targetPorts, container ports and NetworkPolicy ingress ports must be in `externalPorts` + `internalPorts` (Triton's 8000-8002, the log shipper's 8888 and 13133, the node exporter's 9100, the gateway's 8080 and 8405). Named ports and egress rules are not checked.",
     enforcementLevel: "mandatory",
     remediation: "Use a declared port, or add the port to the policy config after review.",
     config: {
         externalPorts: { type: "array", items: { type: "integer" }, description: "Ports reachable from outside (R3: SSH, HTTP, model service).", default: [22, 80, 18789] },
-        internalPorts: { type: "array", items: { type: "integer" }, description: "Ports open inside the cluster only (Triton HTTP, gRPC, metrics).", default: [8000, 8001, 8002] },
+        internalPorts: {
+            type: "array",
+            items: { type: "integer" },
+            description: "Ports open inside the cluster only (Triton HTTP, gRPC, metrics; log shipper metrics and health; node exporter).",
+            default: [
+                // components/model-service: Triton HTTP, gRPC, metrics.
+                8000, 8001, 8002,
+                // components/logsink: the log shipper's own metrics (scraped from the monitoring namespace).
+                8888,
+                // components/logsink: the log shipper's health_check extension (probes).
+                13133,
+                // components/observability: the node exporter's metrics.
+                9100,
+                // components/gateway: haproxy's listener behind the gateway Service's port 80.
+                8080,
+                // components/gateway: haproxy's stats and /healthz (probes, the monitoring namespace).
+                8405,
+            ],
+        },
     },
     types: [T.Service, T.NetworkPolicy, ...(WORKLOAD_TYPES as readonly string[])],
     validate: (ctx) => {

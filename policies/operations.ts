@@ -10,10 +10,13 @@ export const LOG_SINK_TYPE = "triton-platform:logsink:LogSink";
 /** The blue-green slots (R16). */
 export const SLOTS = ["blue", "green"] as const;
 
+// Both names are Prometheus label names ([a-zA-Z_][a-zA-Z0-9_]*): Prometheus before 3.0 (and promtool)
+// refuses a rule file whose label or annotation names hold '-' or '/', and a refused file loads no alert
+// at all. So not `triton-platform/alert`, as a Kubernetes label key would be spelled.
 /** Label that names which R14 alert a rule implements. */
-export const ALERT_LABEL = "triton-platform/alert";
+export const ALERT_LABEL = "triton_platform_alert";
 /** Annotation with the rule's threshold in the canonical unit (ms for latency, percent otherwise). */
-export const THRESHOLD_ANNOTATION = "triton-platform/threshold";
+export const THRESHOLD_ANNOTATION = "triton_platform_threshold";
 
 interface ModelDeployment {
     r: PolicyResource;
@@ -153,7 +156,7 @@ export const alertRulesR14 = stackPolicy<AlertThresholds>({
     area: "operations",
     source: "R14",
     details:
-        "Among the alert rules of PrometheusRule resources (`spec.groups[].rules[]` with `alert`), each R14 alert must exist with label `triton-platform/alert: p99-latency|error-rate|availability|disk-usage` and annotation `triton-platform/threshold` (ms for latency, percent otherwise) no looser than the configured threshold, and its `expr` must compare against that threshold in the canonical or base unit (latency: ms, s or us; percentages: percent or ratio; disk also as free space below 100 - T).",
+        "Among the alert rules of PrometheusRule resources (`spec.groups[].rules[]` with `alert`), each R14 alert must exist with label `triton_platform_alert: p99-latency|error-rate|availability|disk-usage` and annotation `triton_platform_threshold` (ms for latency, percent otherwise) no looser than the configured threshold, and its `expr` must compare against that threshold in the canonical or base unit (latency: ms, s or us; percentages: percent or ratio; disk also as free space below 100 - T).",
     enforcementLevel: "mandatory",
     remediation: "Generate the rules from monitoring.thresholds (components/observability) with the alert label and threshold annotation.",
     config: {

@@ -51,24 +51,84 @@ export const noPrivilegeEscalation = resourcePolicy({
     },
 });
 
-export const runAsNonRoot = resourcePolicy({
+/**
+ * Why a container of an `exemptComponents` workload may not run as root after all: the conditions under
+ * which root is confined (no escalation, no capabilities, nothing writable on the node or in the image).
+ * Empty when every condition holds.
+ */
+export function rootExemptionFailures(c: any, podSpec: any): string[] {
+    const sc = c.securityContext ?? {};
+    const caps = sc.capabilities ?? {};
+    const drop: string[] = [...(caps.drop ?? [])].map((x: unknown) => String(x).toUpperCase());
+    const add: unknown[] = [...(caps.add ?? [])];
+    const failed: string[] = [];
+    if (sc.privileged === true) {
+        failed.push("it is privileged");
+    }
+    if (sc.allowPrivilegeEscalation !== false) {
+        failed.push("allowPrivilegeEscalation is not false");
+    }
+    if (sc.readOnlyRootFilesystem !== true) {
+        failed.push("readOnlyRootFilesystem is not true");
+    }
+    if (!drop.includes("ALL")) {
+        failed.push("capabilities.drop does not contain ALL");
+    }
+    if (add.length > 0) {
+        failed.push("it adds capabilities");
+    }
+    const hostVolumes = new Set([...(podSpec?.volumes ?? [])].filter((v: any) => v.hostPath !== undefined).map((v: any) => v.name));
+    const writable = [...(c.volumeMounts ?? [])].filter((m: any) => hostVolumes.has(m.name) && m.readOnly !== true).map((m: any) => ident(m.name));
+    if (writable.length > 0) {
+        failed.push(`it mounts hostPath volume ${writable.join(", ")} writable`);
+    }
+    return failed;
+}
+
+export const runAsNonRoot = resourcePolicy<{ exemptComponents: string[] }>({
     name: "run-as-non-root",
-    description: "Every container runs as a non-root user.",
+    description: "Every container runs as a non-root user, except confined root for the components listed in exemptComponents.",
     area: "pod-security",
     source: "Pod Security Standards (restricted); Kyverno require-run-as-nonroot",
-    details: "The effective `runAsNonRoot` (container, else pod securityContext) must be true and the effective `runAsUser` must not be 0.",
+    details:
+        "The effective `runAsNonRoot` (container, else pod securityContext) must be true and the effective `runAsUser` must not be 0. " +
+        "A workload whose pods' `app.kubernetes.io/component` is in `exemptComponents` may run as root only if each such container is not privileged, sets `allowPrivilegeEscalation: false` and `readOnlyRootFilesystem: true`, drops ALL capabilities and adds none, and mounts hostPath volumes read-only; otherwise the message names the condition that failed.",
     enforcementLevel: "mandatory",
-    remediation: "Set securityContext.runAsNonRoot: true and a non-zero runAsUser (Triton images run as uid 1000).",
+    remediation:
+        "Set securityContext.runAsNonRoot: true and a non-zero runAsUser (Triton images run as uid 1000); a component that must read root-owned node files (the log shipper) is listed in exemptComponents and confined instead.",
+    config: {
+        exemptComponents: {
+            type: "array",
+            items: { type: "string" },
+            description:
+                "app.kubernetes.io/component values whose pods may run as root when confined (no escalation, read-only root, ALL capabilities dropped, none added, hostPath read-only). log-shipper: node log files are root-owned 0640.",
+            default: ["log-shipper"],
+        },
+    },
     types: workloadTypes,
     validate: (ctx) => {
-        const pod = template(ctx).spec?.securityContext ?? {};
-        for (const { c, where } of containersOf(template(ctx).spec)) {
+        const spec = template(ctx).spec;
+        const pod = spec?.securityContext ?? {};
+        const component = componentOf(ctx);
+        const exempt = component !== undefined && ctx.config.exemptComponents.includes(component);
+        for (const { c, where } of containersOf(spec)) {
             const sc = c.securityContext ?? {};
             const nonRoot = sc.runAsNonRoot ?? pod.runAsNonRoot;
             const user = sc.runAsUser ?? pod.runAsUser;
-            if (user === 0) {
+            if (user !== 0 && nonRoot === true) {
+                continue;
+            }
+            if (exempt) {
+                const failed = rootExemptionFailures(c, spec);
+                if (failed.length > 0) {
+                    ctx.report(
+                        `${where} may run as root, which its component ${ident(component)} is allowed only when confined, but ${failed.join("; ")}`,
+                        "set allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]} without add, and readOnly: true on its hostPath mounts (or run it as a non-zero uid)",
+                    );
+                }
+            } else if (user === 0) {
                 ctx.report(`${where} runs as uid 0`, "set runAsUser to a non-zero uid");
-            } else if (nonRoot !== true) {
+            } else {
                 ctx.report(`${where} is not required to run as non-root`, "set securityContext.runAsNonRoot: true (pod or container)");
             }
         }
@@ -158,19 +218,26 @@ export const noHostNamespaces = resourcePolicy({
 
 export const noHostPath = resourcePolicy<{ allowedHostPaths: Record<string, string[]> }>({
     name: "no-host-path",
-    description: "Pods mount no hostPath volume, except read-only log directories for the log shipper.",
+    description: "Pods mount no hostPath volume, except read-only paths reviewed per component (log shipper, node exporter).",
     area: "pod-security",
     source: "Pod Security Standards (baseline); Kyverno disallow-host-path, R13 log shipping",
     details:
         "Every hostPath volume is a violation unless `allowedHostPaths` lists the pods' `app.kubernetes.io/component` with a prefix the path lies under (path-segment boundary, no `..`), and every mount of the volume is `readOnly: true`.",
     enforcementLevel: "mandatory",
-    remediation: "Use an emptyDir or a PersistentVolumeClaim; a log shipper mounts /var/log read-only.",
+    remediation: "Use an emptyDir or a PersistentVolumeClaim; a log shipper mounts /var/log read-only, a node exporter /proc, /sys and / read-only.",
     config: {
         allowedHostPaths: {
             type: "object",
             additionalProperties: { type: "array", items: { type: "string" } },
             description: "app.kubernetes.io/component -> host path prefixes its pods may mount read-only.",
-            default: { "log-shipper": ["/var/log"] },
+            default: {
+                // components/logsink: the shipper tails /var/log/pods.
+                "log-shipper": ["/var/log"],
+                // components/observability: node and disk metrics (the R14 disk alert) read /proc, /sys
+                // and the root file system (which, as a prefix, covers every path: read-only is what
+                // keeps it safe).
+                "node-exporter": ["/proc", "/sys", "/"],
+            },
         },
     },
     types: workloadTypes,
@@ -233,7 +300,9 @@ export const noServiceAccountToken = resourcePolicy<{ apiAccessComponents: strin
             type: "array",
             items: { type: "string" },
             description: "app.kubernetes.io/component values whose pods call the Kubernetes API.",
-            default: [],
+            // log-shipper (components/logsink): its k8sattributes processor reads pods, ReplicaSets and
+            // nodes (slot, Deployment, zone) through the API, with a Role/ClusterRole limited to that.
+            default: ["log-shipper"],
         },
     },
     types: workloadTypes,

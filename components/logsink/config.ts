@@ -77,6 +77,19 @@ export function bufferBytes(sink: LogSinkSettings): number {
     return Math.floor(quantityValue(sink.bufferSize));
 }
 
+/** Room for the file storage's own files beside the queue: read offsets, bbolt metadata. */
+const STORAGE_OVERHEAD_BYTES = 64 * 2 ** 20;
+
+/**
+ * sizeLimit of the emptyDir holding the disk queue and the read offsets, as a quantity: twice the
+ * queue bound plus 64Mi. The file storage (bbolt) does not shrink its file as items leave, and its
+ * compaction writes a fresh copy next to the old one; a volume that outgrows its sizeLimit gets the pod
+ * evicted, and the eviction deletes the buffer, so the limit must hold a full queue with room to spare.
+ */
+export function bufferVolumeSizeLimit(sink: LogSinkSettings): string {
+    return `${Math.ceil((2 * bufferBytes(sink) + STORAGE_OVERHEAD_BYTES) / 2 ** 20)}Mi`;
+}
+
 /**
  * Operators shared by both targets, applied after the record's body is the application's line: Triton's
  * ISO8601 lines get time, severity, pid and source; JSON lines (the entry point) are parsed; anything

@@ -5,7 +5,9 @@ import * as pulumi from "@pulumi/pulumi";
 import type { StackDefinition } from "../../stack/definition";
 import { quantityValue } from "../../stack/schema-kit";
 import { recommendedLabels, selectorLabels } from "../common/labels";
+import { buildSecurityPolicy, securityPolicyInput } from "../network";
 import {
+    bufferVolumeSizeLimit,
     kubernetesShipperConfig,
     lifecycleRule,
     ObjectStorageTarget,
@@ -15,18 +17,34 @@ import {
     serverShipperConfig,
     SHIPPER,
 } from "./config";
+import { logSinkNetworkPolicies } from "./network-policy";
 import { retentionEnv, retentionScript } from "./retention";
 import { LogSinkSettings } from "./schema";
 
 export * from "./config";
+export * from "./network-policy";
 export * from "./retention";
 export * from "./schema";
 
 /** The parts of the stack definition the log sink reads. */
 export type LogSinkDefinition = Pick<StackDefinition, "project" | "stack" | "namespace" | "labels" | "logSink" | "objectStorage">;
 
+/**
+ * What the Kubernetes LogSink reads besides: the security group (DNS, object-store egress and the
+ * monitoring namespace of its NetworkPolicies) and what the security group is computed from.
+ */
+export type LogSinkClusterDefinition = LogSinkDefinition & Pick<StackDefinition, "securityGroup" | "modelService" | "server">;
+
 /** app.kubernetes.io/name of the shipper's objects. */
 export const SHIPPER_APP = "log-shipper";
+/**
+ * app.kubernetes.io/component of the shipper's pods. The policy pack keys its reviewed exceptions for
+ * the shipper on it (run-as-non-root exemptComponents, no-host-path allowedHostPaths,
+ * no-service-account-token apiAccessComponents).
+ */
+export const SHIPPER_COMPONENT = "log-shipper";
+/** app.kubernetes.io/component of the retention Job's pods. */
+export const RETENTION_COMPONENT = "log-retention";
 
 /** Name of the namespace the shipper runs in, next to the model service's. */
 export function loggingNamespaceName(namespace: string): string {
@@ -53,8 +71,11 @@ export const SHIPPER_CONTAINER_SECURITY: k8s.types.input.core.v1.SecurityContext
 
 /** Arguments of {@link LogSink}. */
 export interface LogSinkArgs {
-    /** The stack definition; the sink reads logSink, objectStorage, namespace, labels, project and stack. */
-    definition: LogSinkDefinition;
+    /**
+     * The stack definition; the sink reads logSink, objectStorage, namespace, labels, project and stack,
+     * and the security group (with what it is computed from) for its NetworkPolicies.
+     */
+    definition: LogSinkClusterDefinition;
     /**
      * Object-store access key id (secret). Unset together with `secretAccessKey`: the shipper uses the
      * workload identity granted through objectStorage.serviceAccountAnnotations.
@@ -74,11 +95,13 @@ export interface LogSinkArgs {
 /**
  * Ships the logs of the model service's namespace (Triton's ISO8601 lines and the entry point's) to
  * `<bucket>/<prefix>/date=YYYY-MM-DD/` as gzip objects, with stack, slot, zone and pod metadata, through a
- * size-bounded disk buffer that survives object-store outages and shipper restarts.
+ * size-bounded disk buffer (a sized emptyDir) that survives object-store outages and container restarts,
+ * not the deletion of the pod.
  *
  * The shipper runs in its own namespace with the `privileged` Pod Security level, because it mounts
  * `/var/log/pods` from the node (hostPath is forbidden by `baseline` and `restricted`); everything else
- * about the pod is hardened. See docs/OBSERVABILITY.md.
+ * about the pod is hardened, and NetworkPolicies deny everything the shipper and the retention Job do
+ * not need. See docs/OBSERVABILITY.md.
  */
 export class LogSink extends pulumi.ComponentResource {
     /** Namespace of the shipper. */
@@ -97,8 +120,8 @@ export class LogSink extends pulumi.ComponentResource {
         const instance = `${def.project}-${def.stack}`;
         const provider = args.provider;
         const child = { parent: this, provider };
-        const labels = recommendedLabels({ name: SHIPPER_APP, instance, component: "log-shipper", version: imageVersion(sink.image), extra: def.labels });
-        this.podSelector = selectorLabels({ name: SHIPPER_APP, instance, component: "log-shipper" });
+        const labels = recommendedLabels({ name: SHIPPER_APP, instance, component: SHIPPER_COMPONENT, version: imageVersion(sink.image), extra: def.labels });
+        this.podSelector = selectorLabels({ name: SHIPPER_APP, instance, component: SHIPPER_COMPONENT });
         this.metricsPortName = "metrics";
         const staticKeys = usesStaticKeys(args);
 
@@ -210,7 +233,10 @@ export class LogSink extends pulumi.ComponentResource {
 
         const volumes: k8s.types.input.core.v1.Volume[] = [
             { name: "varlogpods", hostPath: { path: "/var/log/pods", type: "Directory" } },
-            { name: "buffer", hostPath: { path: `${sink.hostBufferPath}/${instance}`, type: "DirectoryOrCreate" } },
+            // Disk queue and read offsets. An emptyDir, not a hostPath: nothing of the pod stays writable on the
+            // node. It survives container restarts (crash, OOM kill) and store outages; deleting the pod
+            // (update, drain, eviction) loses the queued batches and the offsets (docs/OBSERVABILITY.md).
+            { name: "buffer", emptyDir: { sizeLimit: bufferVolumeSizeLimit(sink) } },
             { name: "config", configMap: { name: config.metadata.name, items: [{ key: SHIPPER.configFile, path: SHIPPER.configFile }] } },
         ];
         const mounts: k8s.types.input.core.v1.VolumeMount[] = [
@@ -242,7 +268,9 @@ export class LogSink extends pulumi.ComponentResource {
                             terminationGracePeriodSeconds: 60,
                             securityContext: {
                                 // Root, because the runtime writes pod logs root-owned with mode 0640; with
-                                // every capability dropped, root reads only what it owns.
+                                // every capability dropped, root reads only what it owns. The policy pack
+                                // allows root for this component only so confined (run-as-non-root,
+                                // exemptComponents): no escalation, read-only root and hostPath, no capabilities.
                                 runAsUser: 0,
                                 runAsGroup: 0,
                                 runAsNonRoot: false,
@@ -263,10 +291,19 @@ export class LogSink extends pulumi.ComponentResource {
                                         { name: this.metricsPortName, containerPort: SHIPPER.metricsPort, protocol: "TCP" },
                                         { name: "health", containerPort: SHIPPER.healthPort, protocol: "TCP" },
                                     ],
-                                    livenessProbe: { httpGet: { path: "/", port: "health" }, initialDelaySeconds: 10, periodSeconds: 30, failureThreshold: 3 },
+                                    // Start-up compacts the file storage (compaction.on_start), which takes longer
+                                    // the fuller the buffer: up to 5 minutes before liveness takes over.
+                                    startupProbe: { httpGet: { path: "/", port: "health" }, periodSeconds: 5, failureThreshold: 60 },
+                                    livenessProbe: { httpGet: { path: "/", port: "health" }, periodSeconds: 30, failureThreshold: 3 },
                                     readinessProbe: { httpGet: { path: "/", port: "health" }, periodSeconds: 10 },
                                     resources: {
-                                        requests: { cpu: sink.resources.cpuRequest, memory: sink.resources.memoryRequest },
+                                        requests: {
+                                            cpu: sink.resources.cpuRequest,
+                                            memory: sink.resources.memoryRequest,
+                                            // The buffer's room is reserved on the node: under disk pressure the
+                                            // kubelet evicts pods using more than they requested first.
+                                            "ephemeral-storage": bufferVolumeSizeLimit(sink),
+                                        },
                                         limits: { memory: sink.resources.memoryLimit },
                                     },
                                     securityContext: SHIPPER_CONTAINER_SECURITY,
@@ -281,8 +318,22 @@ export class LogSink extends pulumi.ComponentResource {
             child,
         );
 
-        if (sink.retentionMode === "lifecycle") {
+        const retention = sink.retentionMode === "lifecycle";
+        if (retention) {
             this.declareRetentionJob(name, def, child, { nsName, labels, awsEnv, caMount: sink.caBundle ? config : undefined, staticKeys });
+        }
+
+        // Default deny in the namespace, then only what the shipper and the retention Job need. The same
+        // DNS and object-store rules as the model namespace's (components/network).
+        const netpolLabels = recommendedLabels({ name: SHIPPER_APP, instance, component: "network-policy", extra: def.labels });
+        const netpols = logSinkNetworkPolicies({
+            policy: buildSecurityPolicy(securityPolicyInput(def)),
+            shipperSelector: this.podSelector,
+            retentionSelector: retention ? selectorLabels({ name: SHIPPER_APP, instance, component: RETENTION_COMPONENT }) : undefined,
+            apiServerCidrs: sink.apiServerCidrs,
+        });
+        for (const doc of netpols) {
+            new k8s.networking.v1.NetworkPolicy(`${name}-${doc.role}`, { metadata: { namespace: nsName, labels: netpolLabels }, spec: doc.spec }, child);
         }
 
         this.destination = pulumi.output(`s3://${sink.bucket}/${sink.prefix}/`);
@@ -304,7 +355,7 @@ export class LogSink extends pulumi.ComponentResource {
     ): void {
         const sink = def.logSink;
         const instance = `${def.project}-${def.stack}`;
-        const labels = recommendedLabels({ name: SHIPPER_APP, instance, component: "log-retention", extra: def.labels });
+        const labels = recommendedLabels({ name: SHIPPER_APP, instance, component: RETENTION_COMPONENT, extra: def.labels });
         const account = new k8s.core.v1.ServiceAccount(
             `${name}-retention`,
             {

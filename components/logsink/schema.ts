@@ -1,7 +1,7 @@
 // Settings of the log sink (config key `logSink`): R13 conversation and server logs shipped to the
 // S3-compatible object storage of `objectStorage` (endpoint, region, path-style, workload identity).
 import { z } from "zod";
-import { bool, int, pinnedImage, quantity, quantityValue } from "../../stack/schema-kit";
+import { bool, cidr, int, pinnedImage, quantity, quantityValue } from "../../stack/schema-kit";
 
 /**
  * The log shipper: the OpenTelemetry Collector contrib distribution. The version must match the one
@@ -54,7 +54,8 @@ export const logSinkSchema = z
         /**
          * Bound of the on-disk buffer (per node) kept while the object store is unreachable. When it is
          * full the shipper stops reading: older lines then wait in the container runtime's own log files
-         * until their rotation.
+         * until their rotation. The buffer lives in an emptyDir sized from it (twice this plus 64Mi): it
+         * survives container restarts and store outages, not the deletion of the pod.
          */
         bufferSize: quantity
             .refine((q) => quantityValue(q) >= MIN_BUFFER_BYTES, { error: "bufferSize must be at least 64Mi" })
@@ -82,13 +83,10 @@ export const logSinkSchema = z
             })
             .prefault({}),
         /**
-         * Node folder that holds the disk buffer and the read offsets, so both survive a restart or an
-         * update of the shipper. One sub-folder per stack instance.
+         * CIDRs of the Kubernetes API server endpoints (`kubectl get endpoints kubernetes`), which the shipper
+         * reaches on 443 and 6443 to read pod and node metadata. Empty: those ports at any address.
          */
-        hostBufferPath: z
-            .string()
-            .regex(/^\/[A-Za-z0-9._\/-]+$/, { error: "expected an absolute path" })
-            .default("/var/lib/triton-platform/logsink"),
+        apiServerCidrs: z.array(cidr).default([]),
     })
     .prefault({});
 export type LogSinkSettings = z.infer<typeof logSinkSchema>;

@@ -4,19 +4,29 @@ import * as pulumi from "@pulumi/pulumi";
 import type { StackDefinition } from "../../stack/definition";
 import { recommendedLabels, selectorLabels } from "../common/labels";
 import { grafanaDashboard } from "./dashboard";
+import { nodeExporterNetworkPolicies } from "./network-policy";
 import { alertRuleGroups, JOBS, RuleGroup } from "./rules";
 import { podMonitorSpec, ScrapeTarget, scrapeConfig, tritonTarget } from "./scrape";
 
 export * from "./dashboard";
+export * from "./network-policy";
 export * from "./rules";
 export * from "./schema";
 export * from "./scrape";
 
-/** The parts of the stack definition monitoring reads. */
-export type MonitoringDefinition = Pick<StackDefinition, "project" | "stack" | "namespace" | "labels" | "monitoring" | "modelService">;
+/**
+ * The parts of the stack definition monitoring reads (securityGroup: the monitoring namespace allowed
+ * to scrape the node exporter).
+ */
+export type MonitoringDefinition = Pick<StackDefinition, "project" | "stack" | "namespace" | "labels" | "monitoring" | "modelService" | "securityGroup">;
 
 /** app.kubernetes.io/name of the node exporter. */
 export const NODE_EXPORTER_APP = "node-exporter";
+/**
+ * app.kubernetes.io/component of the node exporter's pods. The policy pack keys the host paths it may
+ * mount on it (no-host-path allowedHostPaths: /proc, /sys and /, read-only).
+ */
+export const NODE_EXPORTER_COMPONENT = "node-exporter";
 /** Port of the node exporter. */
 export const NODE_EXPORTER_PORT = 9100;
 
@@ -60,7 +70,7 @@ export function scrapeTargets(def: MonitoringDefinition, shipper?: Omit<WatchedL
         targets.push({
             job: JOBS.nodeExporter,
             namespace: monitoringNamespaceName(def.namespace),
-            podLabels: selectorLabels({ name: NODE_EXPORTER_APP, instance, component: "node-metrics" }),
+            podLabels: selectorLabels({ name: NODE_EXPORTER_APP, instance, component: NODE_EXPORTER_COMPONENT }),
             port: "metrics",
             instanceFromNode: true,
         });
@@ -174,12 +184,14 @@ export class Monitoring extends pulumi.ComponentResource {
     /**
      * Node exporter DaemonSet for disk and node metrics. Its own namespace at the `privileged` Pod
      * Security level, because it mounts /proc, /sys and / from the node (hostPath); the pod runs as
-     * nobody, read-only, without capabilities, host network or host PID.
+     * nobody, read-only, without capabilities, host network or host PID. NetworkPolicies deny
+     * everything but the scrape from the monitoring namespace.
      */
     private declareNodeExporter(name: string, def: MonitoringDefinition, child: pulumi.CustomResourceOptions): pulumi.Output<string> {
         const instance = `${def.project}-${def.stack}`;
         const image = def.monitoring.nodeExporter.image;
-        const labels = recommendedLabels({ name: NODE_EXPORTER_APP, instance, component: "node-metrics", version: image.split(":").pop(), extra: def.labels });
+        const labels = recommendedLabels({ name: NODE_EXPORTER_APP, instance, component: NODE_EXPORTER_COMPONENT, version: image.split(":").pop(), extra: def.labels });
+        const podSelector = selectorLabels({ name: NODE_EXPORTER_APP, instance, component: NODE_EXPORTER_COMPONENT });
         // Fixed name: the Pod Security level is a property of the namespace, and operators look for it.
         const ns = new k8s.core.v1.Namespace(
             `${name}-namespace`,
@@ -207,7 +219,7 @@ export class Monitoring extends pulumi.ComponentResource {
             {
                 metadata: { namespace: ns.metadata.name, labels },
                 spec: {
-                    selector: { matchLabels: selectorLabels({ name: NODE_EXPORTER_APP, instance, component: "node-metrics" }) },
+                    selector: { matchLabels: podSelector },
                     updateStrategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 1 } },
                     template: {
                         metadata: { labels },
@@ -232,6 +244,9 @@ export class Monitoring extends pulumi.ComponentResource {
                                         "--collector.filesystem.mount-points-exclude=^/(dev|proc|sys|run|var/lib/(docker|containerd|kubelet)/.+)($|/)",
                                     ],
                                     ports: [{ name: "metrics", containerPort: NODE_EXPORTER_PORT, protocol: "TCP" }],
+                                    // It answers within seconds; up to 1 minute of slow start (a busy node)
+                                    // before liveness takes over.
+                                    startupProbe: { httpGet: { path: "/", port: "metrics" }, periodSeconds: 2, failureThreshold: 30 },
                                     livenessProbe: { httpGet: { path: "/", port: "metrics" }, periodSeconds: 30 },
                                     readinessProbe: { httpGet: { path: "/", port: "metrics" }, periodSeconds: 10 },
                                     resources: { requests: { cpu: "50m", memory: "64Mi" }, limits: { memory: "128Mi" } },
@@ -256,6 +271,10 @@ export class Monitoring extends pulumi.ComponentResource {
             },
             child,
         );
+        const netpolLabels = recommendedLabels({ name: NODE_EXPORTER_APP, instance, component: "network-policy", extra: def.labels });
+        for (const doc of nodeExporterNetworkPolicies({ podSelector, port: NODE_EXPORTER_PORT, monitoringNamespace: def.securityGroup.monitoringNamespace })) {
+            new k8s.networking.v1.NetworkPolicy(`${name}-${doc.role}`, { metadata: { namespace: ns.metadata.name, labels: netpolLabels }, spec: doc.spec }, child);
+        }
         return ns.metadata.name;
     }
 }

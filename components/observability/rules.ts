@@ -18,13 +18,24 @@ export const JOBS = {
 /** Exporter names in the shipper's configuration (components/logsink/config.ts). */
 export const SHIPPER_EXPORTERS = { upload: "awss3", queue: "otlp/loopback" } as const;
 
+/**
+ * Label naming which R14 alert a rule implements, and annotation holding its threshold (a number in
+ * ms for latency, percent otherwise). The policy pack's `alert-rules-r14` finds the four R14 alerts by
+ * these, and checks the threshold against the guide's and against the rule's expression. Prometheus
+ * label names (no '-' or '/'): Prometheus 2.x and promtool refuse the whole rule file otherwise.
+ */
+export const R14_ALERT_LABEL = "triton_platform_alert";
+export const R14_THRESHOLD_ANNOTATION = "triton_platform_threshold";
+/** The R14 alerts, as the value of {@link R14_ALERT_LABEL}. */
+export type R14Alert = "p99-latency" | "error-rate" | "availability" | "disk-usage";
+
 /** One alerting rule. */
 export interface AlertRule {
     alert: string;
     expr: string;
     for: string;
-    labels: { severity: "critical" | "warning" } & Record<string, string>;
-    annotations: { summary: string; description: string; runbook: string; runbook_url?: string };
+    labels: { severity: "critical" | "warning"; [R14_ALERT_LABEL]?: R14Alert } & Record<string, string>;
+    annotations: { summary: string; description: string; runbook: string; runbook_url?: string; [R14_THRESHOLD_ANNOTATION]?: string };
 }
 
 /** One rule group. */
@@ -59,6 +70,11 @@ function num(n: number): string {
     return String(Number(n.toFixed(6)));
 }
 
+/** Labels and annotations that mark a rule as one of the R14 alerts, with its threshold. */
+function r14(alert: R14Alert, threshold: number): { labels: { [R14_ALERT_LABEL]: R14Alert }; annotations: { [R14_THRESHOLD_ANNOTATION]: string } } {
+    return { labels: { [R14_ALERT_LABEL]: alert }, annotations: { [R14_THRESHOLD_ANNOTATION]: num(threshold) } };
+}
+
 /** File systems that are not disks (or are the container runtime's layers, counted via their disk). */
 const NOT_DISKS = 'fstype!~"tmpfs|ramfs|squashfs|overlay|nsfs|autofs|fuse.lxcfs"';
 
@@ -75,13 +91,20 @@ export function alertRuleGroups(input: AlertRuleInput): RuleGroup[] {
         ...(input.runbookBaseUrl ? { runbook_url: `${input.runbookBaseUrl.replace(/#.*$/, "")}#${alert.toLowerCase()}` } : {}),
     });
     const byModel = "namespace, slot, model";
+    const r14Marks = {
+        latency: r14("p99-latency", t.p99LatencyMs),
+        errorRate: r14("error-rate", t.errorRatePercent),
+        availability: r14("availability", t.availabilityPercent),
+        disk: r14("disk-usage", t.diskUsagePercent),
+    };
     const service: AlertRule[] = [
         {
             alert: "TritonInferenceLatencyP99High",
             expr: `max by (${byModel}) (nv_inference_request_summary_us{${triton}, quantile="0.99"}) / 1000 > ${num(t.p99LatencyMs)}`,
             for: input.alertFor,
-            labels: { severity: "warning" },
+            labels: { severity: "warning", ...r14Marks.latency.labels },
             annotations: {
+                ...r14Marks.latency.annotations,
                 summary: `P99 inference latency above ${num(t.p99LatencyMs)} ms (R14)`,
                 description:
                     'Model {{ $labels.model }} in slot {{ $labels.slot }} of {{ $labels.namespace }} answers its slowest 1% of requests in {{ printf "%.1f" $value }} ms.',
@@ -100,8 +123,9 @@ export function alertRuleGroups(input: AlertRuleInput): RuleGroup[] {
                 `(sum by (${byModel}) (rate(nv_inference_request_success{${triton}}[5m])) + sum by (${byModel}) (rate(nv_inference_request_failure{${triton}}[5m]))) ` +
                 `> ${num(t.errorRatePercent)}`,
             for: input.alertFor,
-            labels: { severity: "critical" },
+            labels: { severity: "critical", ...r14Marks.errorRate.labels },
             annotations: {
+                ...r14Marks.errorRate.annotations,
                 summary: `Inference error rate above ${num(t.errorRatePercent)}% (R14)`,
                 description:
                     'Model {{ $labels.model }} in slot {{ $labels.slot }} of {{ $labels.namespace }} fails {{ printf "%.1f" $value }}% of its requests.',
@@ -118,8 +142,9 @@ export function alertRuleGroups(input: AlertRuleInput): RuleGroup[] {
                 `100 * sum by (namespace, deployment) (kube_deployment_status_replicas_available{namespace="${ns}"}) / ` +
                 `sum by (namespace, deployment) (kube_deployment_spec_replicas{namespace="${ns}"} > 0) < ${num(t.availabilityPercent)}`,
             for: availabilityFor(input.modelLoadSeconds),
-            labels: { severity: "critical" },
+            labels: { severity: "critical", ...r14Marks.availability.labels },
             annotations: {
+                ...r14Marks.availability.annotations,
                 summary: `Fewer than ${num(t.availabilityPercent)}% of the desired replicas are available (R14)`,
                 description:
                     'Deployment {{ $labels.deployment }} in {{ $labels.namespace }} has {{ printf "%.1f" $value }}% of its desired replicas available.',
@@ -185,8 +210,9 @@ export function alertRuleGroups(input: AlertRuleInput): RuleGroup[] {
                 `100 * (1 - node_filesystem_avail_bytes{${NOT_DISKS}} / node_filesystem_size_bytes{${NOT_DISKS}}) ` +
                 `> ${num(t.diskUsagePercent)}`,
             for: input.alertFor,
-            labels: { severity: "warning" },
+            labels: { severity: "warning", ...r14Marks.disk.labels },
             annotations: {
+                ...r14Marks.disk.annotations,
                 summary: `A node file system is more than ${num(t.diskUsagePercent)}% full (R14)`,
                 description: 'File system {{ $labels.mountpoint }} on {{ $labels.instance }} is {{ printf "%.1f" $value }}% full.',
                 ...runbook(

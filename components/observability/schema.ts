@@ -3,8 +3,12 @@
 import { z } from "zod";
 import { bool, int, pinnedImage } from "../../stack/schema-kit";
 
-/** Default node exporter image (R2 names the Prometheus Node Exporter). */
-export const DEFAULT_NODE_EXPORTER_IMAGE = "quay.io/prometheus/node-exporter:v1.9.1";
+/**
+ * Default node exporter image (R2 names the Prometheus Node Exporter): the Prometheus project's release
+ * as published on Docker Hub (the same build as quay.io/prometheus/node-exporter), because docker.io is
+ * on the policy pack's registry allow-list.
+ */
+export const DEFAULT_NODE_EXPORTER_IMAGE = "docker.io/prom/node-exporter:v1.9.1";
 
 /** A Prometheus duration such as 30s, 5m, 1h. */
 const duration = z.string().regex(/^[1-9][0-9]*(s|m|h)$/, { error: "expected a duration such as 30s, 5m or 1h" });

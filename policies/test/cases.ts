@@ -72,6 +72,40 @@ function shipper(change: (p: any) => void = () => {}): Res {
     );
 }
 
+/** The shipper as components/logsink runs it: root (node log files are root-owned 0640), confined. */
+function rootShipper(change: (p: any) => void = () => {}): Res {
+    return shipper((p) => {
+        p.spec.template.spec.securityContext = { runAsUser: 0, runAsGroup: 0, runAsNonRoot: false, seccompProfile: { type: "RuntimeDefault" } };
+        p.spec.template.spec.containers[0].securityContext.privileged = false;
+        change(p);
+    });
+}
+const shipperContainer = (p: any) => p.spec.template.spec.containers[0];
+
+/** A node exporter DaemonSet as components/observability declares it: /proc, /sys and / read-only. */
+function nodeExporter(change: (p: any) => void = () => {}): Res {
+    const ds = shipper((p) => {
+        p.metadata.labels = labels("node-exporter");
+        p.spec.selector.matchLabels["app.kubernetes.io/component"] = "node-exporter";
+        p.spec.template.metadata.labels = labels("node-exporter");
+        const c = shipperContainer(p);
+        c.name = "node-exporter";
+        c.image = "docker.io/prom/node-exporter:v1.9.1";
+        c.volumeMounts = [
+            { name: "proc", mountPath: "/host/proc", readOnly: true },
+            { name: "sys", mountPath: "/host/sys", readOnly: true },
+            { name: "root", mountPath: "/host/root", readOnly: true, mountPropagation: "HostToContainer" },
+        ];
+        p.spec.template.spec.volumes = [
+            { name: "proc", hostPath: { path: "/proc", type: "Directory" } },
+            { name: "sys", hostPath: { path: "/sys", type: "Directory" } },
+            { name: "root", hostPath: { path: "/", type: "Directory" } },
+        ];
+        change(p);
+    });
+    return { ...ds, name: "node-exporter" };
+}
+
 function ingress(change: (p: any) => void = () => {}): Res {
     return edit(
         {
@@ -304,10 +338,26 @@ export const cases: Record<string, PolicyCases> = {
                 }),
                 expect: /container "triton" is not required to run as non-root/,
             },
+            { name: "root shipper that may escalate", resources: [rootShipper((p) => (shipperContainer(p).securityContext.allowPrivilegeEscalation = true))], expect: /container "shipper" may run as root, .*"log-shipper".* but allowPrivilegeEscalation is not false/ },
+            { name: "root shipper with a writable root filesystem", resources: [rootShipper((p) => delete shipperContainer(p).securityContext.readOnlyRootFilesystem)], expect: /but readOnlyRootFilesystem is not true/ },
+            { name: "root shipper keeping capabilities", resources: [rootShipper((p) => (shipperContainer(p).securityContext.capabilities = { drop: ["NET_RAW"] }))], expect: /but capabilities.drop does not contain ALL/ },
+            { name: "root shipper adding a capability", resources: [rootShipper((p) => (shipperContainer(p).securityContext.capabilities.add = ["DAC_READ_SEARCH"]))], expect: /but it adds capabilities/ },
+            { name: "root shipper writing to a hostPath", resources: [rootShipper((p) => (shipperContainer(p).volumeMounts[0].readOnly = false))], expect: /but it mounts hostPath volume "varlog" writable/ },
+            { name: "root shipper, privileged", resources: [rootShipper((p) => (shipperContainer(p).securityContext.privileged = true))], expect: /but it is privileged/ },
+            {
+                name: "every failed condition named",
+                resources: [rootShipper((p) => { shipperContainer(p).securityContext = { allowPrivilegeEscalation: true }; })],
+                expect: /but allowPrivilegeEscalation is not false; readOnlyRootFilesystem is not true; capabilities.drop does not contain ALL\. Fix/,
+            },
+            { name: "root in a component that is not exempt", resources: [rootShipper((p) => (p.spec.template.metadata.labels["app.kubernetes.io/component"] = "log-reader"))], expect: /container "shipper" runs as uid 0/ },
+            { name: "root shipper once the config lists no exemption", resources: [rootShipper()], config: { "run-as-non-root": { exemptComponents: [] } }, expect: /container "shipper" runs as uid 0/ },
         ],
         compliant: [
             { name: "container level", resources: stack() },
             { name: "pod level only", resources: blue((p) => { delete triton(p).securityContext.runAsNonRoot; delete sync(p).securityContext.runAsNonRoot; }) },
+            { name: "confined root log shipper (exemptComponents default)", resources: [rootShipper()] },
+            { name: "confined log shipper without runAsNonRoot", resources: [rootShipper((p) => (p.spec.template.spec.securityContext = { seccompProfile: { type: "RuntimeDefault" } }))] },
+            { name: "another component exempted by config", resources: [rootShipper((p) => (p.spec.template.metadata.labels["app.kubernetes.io/component"] = "log-reader"))], config: { "run-as-non-root": { exemptComponents: ["log-reader"] } } },
         ],
     },
     "read-only-root-filesystem": {
@@ -345,6 +395,8 @@ export const cases: Record<string, PolicyCases> = {
             { name: "prefix trick", resources: [shipper((p) => (p.spec.template.spec.volumes[0].hostPath.path = "/var/logs-and-more"))], expect: /outside the prefixes/ },
             { name: "dot-dot escape", resources: [shipper((p) => (p.spec.template.spec.volumes[0].hostPath.path = "/var/log/../../etc"))], expect: /outside the prefixes/ },
             { name: "model server host path", resources: blue((p) => tplSpec(p).volumes.push({ name: "host", hostPath: { path: "/var/log" } })), expect: /component is not allowed host paths/ },
+            { name: "node exporter mounting / writable", resources: [nodeExporter((p) => delete shipperContainer(p).volumeMounts[2].readOnly)], expect: /DaemonSet "node-exporter": mounts hostPath volume "root" writable/ },
+            { name: "node exporter once the config drops it", resources: [nodeExporter()], config: { "no-host-path": { allowedHostPaths: { "log-shipper": ["/var/log"] } } }, expect: /"proc" but its component is not allowed host paths/ },
         ],
         compliant: [
             { name: "shipper reads /var/log/pods read-only", resources: [...stack(), shipper()] },
@@ -353,6 +405,7 @@ export const cases: Record<string, PolicyCases> = {
                 resources: [shipper((p) => { p.spec.template.metadata.labels["app.kubernetes.io/component"] = "node-exporter"; p.spec.template.spec.volumes[0].hostPath.path = "/proc"; })],
                 config: { "no-host-path": { allowedHostPaths: { "log-shipper": ["/var/log"], "node-exporter": ["/proc", "/sys"] } } },
             },
+            { name: "node exporter reads /proc, /sys and / read-only (default)", resources: [nodeExporter()] },
         ],
     },
     "no-host-port": {
@@ -360,10 +413,15 @@ export const cases: Record<string, PolicyCases> = {
         compliant: [{ name: "container ports only", resources: stack() }],
     },
     "no-service-account-token": {
-        violating: [{ name: "token mounted", resources: blue((p) => delete tplSpec(p).automountServiceAccountToken), expect: /mounts a service-account token/ }],
+        violating: [
+            { name: "token mounted", resources: blue((p) => delete tplSpec(p).automountServiceAccountToken), expect: /mounts a service-account token/ },
+            { name: "node exporter is not listed", resources: [nodeExporter((p) => (p.spec.template.spec.automountServiceAccountToken = true))], expect: /DaemonSet "node-exporter": mounts a service-account token/ },
+            { name: "log shipper once the config lists no component", resources: [shipper((p) => (p.spec.template.spec.automountServiceAccountToken = true))], config: { "no-service-account-token": { apiAccessComponents: [] } }, expect: /mounts a service-account token/ },
+        ],
         compliant: [
             { name: "automount false", resources: stack() },
             { name: "component allowed API access", resources: [shipper((p) => delete p.spec.template.spec.automountServiceAccountToken)], config: { "no-service-account-token": { apiAccessComponents: ["log-shipper"] } } },
+            { name: "log shipper (k8sattributes) by default", resources: [shipper((p) => (p.spec.template.spec.automountServiceAccountToken = true))] },
         ],
     },
 
@@ -413,12 +471,20 @@ export const cases: Record<string, PolicyCases> = {
         violating: [
             { name: "extra container port", resources: blue((p) => triton(p).ports.push({ name: "debug", containerPort: 9090 })), expect: /container "triton" port 9090 is not declared/ },
             { name: "internal port on a LoadBalancer", resources: editIn(stack(), SVC, "triton", (p) => { p.spec.type = "LoadBalancer"; p.spec.ports = [{ port: 8001 }]; }), expect: /externally exposed port 8001/ },
-            { name: "NetworkPolicy opens 9100", resources: editIn(stack(), NP, "security-group-model-server-ingress", (p) => p.spec.ingress.push({ ports: [{ protocol: "TCP", port: 9100 }] })), expect: /ingress rule port 9100 is not declared/ },
+            { name: "NetworkPolicy opens 9200", resources: editIn(stack(), NP, "security-group-model-server-ingress", (p) => p.spec.ingress.push({ ports: [{ protocol: "TCP", port: 9200 }] })), expect: /ingress rule port 9200 is not declared/ },
+            { name: "shipper ports once the config drops them", resources: [shipper((p) => (shipperContainer(p).ports = [{ name: "metrics", containerPort: 8888 }]))], config: { "declared-ports-only": { internalPorts: [8000, 8001, 8002] } }, expect: /container "shipper" port 8888 is not declared/ },
             { name: "NetworkPolicy opens every port", resources: editIn(stack(), NP, "security-group-model-server-ingress", (p) => p.spec.ingress.push({ from: [{ ipBlock: { cidr: "10.0.0.0/8" } }] })), expect: /without ports/ },
         ],
         compliant: [
             { name: "18789 and Triton's ports", resources: stack() },
             { name: "port added by config", resources: blue((p) => triton(p).ports.push({ name: "debug", containerPort: 9090 })), config: { "declared-ports-only": { internalPorts: [8000, 8001, 8002, 9090] } } },
+            {
+                name: "shipper metrics and health, node exporter by default",
+                resources: [
+                    shipper((p) => (shipperContainer(p).ports = [{ name: "metrics", containerPort: 8888 }, { name: "health", containerPort: 13133 }])),
+                    nodeExporter((p) => (shipperContainer(p).ports = [{ name: "metrics", containerPort: 9100 }])),
+                ],
+            },
         ],
     },
 
@@ -537,9 +603,9 @@ export const cases: Record<string, PolicyCases> = {
     "alert-rules-r14": {
         violating: [
             { name: "no disk alert", resources: editIn(stack(), "kubernetes:monitoring.coreos.com/v1:PrometheusRule", "monitoring-r14", (p) => p.spec.groups[0].rules.pop()), expect: /no alert rule for R14 disk usage/ },
-            { name: "looser latency", resources: editIn(stack(), "kubernetes:monitoring.coreos.com/v1:PrometheusRule", "monitoring-r14", (p) => { const r = p.spec.groups[0].rules[0]; r.annotations["triton-platform/threshold"] = "1000"; r.expr = r.expr.replace("> 800", "> 1000"); }), expect: /looser than R14 \(800 ms\)/ },
+            { name: "looser latency", resources: editIn(stack(), "kubernetes:monitoring.coreos.com/v1:PrometheusRule", "monitoring-r14", (p) => { const r = p.spec.groups[0].rules[0]; r.annotations.triton_platform_threshold = "1000"; r.expr = r.expr.replace("> 800", "> 1000"); }), expect: /looser than R14 \(800 ms\)/ },
             { name: "expression disagrees with annotation", resources: editIn(stack(), "kubernetes:monitoring.coreos.com/v1:PrometheusRule", "monitoring-r14", (p) => (p.spec.groups[0].rules[1].expr = "sum(rate(nv_inference_request_failure[5m])) > 5")), expect: /"TritonErrorRateHigh" \(error-rate\) expression does not compare/ },
-            { name: "no threshold annotation", resources: editIn(stack(), "kubernetes:monitoring.coreos.com/v1:PrometheusRule", "monitoring-r14", (p) => delete p.spec.groups[0].rules[2].annotations["triton-platform/threshold"]), expect: /no numeric triton-platform\/threshold/ },
+            { name: "no threshold annotation", resources: editIn(stack(), "kubernetes:monitoring.coreos.com/v1:PrometheusRule", "monitoring-r14", (p) => delete p.spec.groups[0].rules[2].annotations.triton_platform_threshold), expect: /no numeric triton_platform_threshold/ },
             { name: "no rules at all", resources: without(stack(), (r) => r.name === "monitoring-r14"), expect: /no alert rule for R14 P99/ },
         ],
         compliant: [
@@ -548,9 +614,9 @@ export const cases: Record<string, PolicyCases> = {
                 name: "stricter thresholds in base units",
                 resources: editIn(stack(), "kubernetes:monitoring.coreos.com/v1:PrometheusRule", "monitoring-r14", (p) => {
                     const [lat, , avail, disk] = p.spec.groups[0].rules;
-                    lat.annotations["triton-platform/threshold"] = "700";
+                    lat.annotations.triton_platform_threshold = "700";
                     lat.expr = 'histogram_quantile(0.99, sum by (le) (rate(request_duration_seconds_bucket[5m]))) > 0.7';
-                    avail.annotations["triton-platform/threshold"] = "95";
+                    avail.annotations.triton_platform_threshold = "95";
                     avail.expr = "100 * available / desired < 95";
                     disk.expr = "node_filesystem_avail_bytes / node_filesystem_size_bytes < 0.15";
                 }),

@@ -222,8 +222,8 @@ export function prometheusRule(): Res {
         alert,
         expr,
         for: "5m",
-        labels: { severity: "critical", "triton-platform/alert": id },
-        annotations: { summary: alert, "triton-platform/threshold": threshold },
+        labels: { severity: "critical", triton_platform_alert: id },
+        annotations: { summary: alert, triton_platform_threshold: threshold },
     });
     return {
         type: "kubernetes:monitoring.coreos.com/v1:PrometheusRule",

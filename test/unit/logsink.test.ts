@@ -8,10 +8,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
     ATTRIBUTES,
     bufferBytes,
+    bufferVolumeSizeLimit,
+    dnsAndObjectStoreEgress,
     kubernetesShipperConfig,
     lifecycleRule,
     LogSink,
     loggingNamespaceName,
+    logSinkNetworkPolicies,
     renderConfig,
     retentionEnv,
     retentionScript,
@@ -19,6 +22,7 @@ import {
     serverShipperConfig,
     SHIPPER,
 } from "../../components/logsink";
+import { buildSecurityPolicy, renderNetworkPolicies, securityPolicyInput } from "../../components/network";
 import { parseDefinition, StackDefinition } from "../../stack/definition";
 import { deployPlatform } from "../../stack/program";
 import { ofType, one, PROJECT, Registered, RunResult, runMocked } from "../support/harness";
@@ -248,7 +252,25 @@ describe("LogSink on Kubernetes (Pulumi mocks)", () => {
         const pod = shipperPod(withKeys);
         expect(pod.volumes).toContainEqual({ name: "varlogpods", hostPath: { path: "/var/log/pods", type: "Directory" } });
         expect(pod.containers[0].volumeMounts).toContainEqual({ name: "varlogpods", mountPath: "/var/log/pods", readOnly: true });
-        expect(pod.volumes).toContainEqual({ name: "buffer", hostPath: { path: `/var/lib/triton-platform/logsink/${INSTANCE}`, type: "DirectoryOrCreate" } });
+    });
+
+    it("keeps its disk buffer in a sized emptyDir, reserved on the node, and writes nothing on the node itself", () => {
+        const pod = shipperPod(withKeys);
+        // Default bufferSize 2Gi: twice that plus 64Mi, so a full queue and its compaction copy fit.
+        expect(pod.volumes).toContainEqual({ name: "buffer", emptyDir: { sizeLimit: "4160Mi" } });
+        expect(pod.containers[0].volumeMounts).toContainEqual({ name: "buffer", mountPath: SHIPPER.storageDir });
+        expect(pod.containers[0].resources.requests["ephemeral-storage"]).toBe("4160Mi");
+        const hostVolumes = new Set(pod.volumes.filter((v: Yaml) => v.hostPath).map((v: Yaml) => v.name));
+        expect([...hostVolumes]).toEqual(["varlogpods"]);
+        for (const m of pod.containers[0].volumeMounts.filter((x: Yaml) => hostVolumes.has(x.name))) {
+            expect(m.readOnly, m.name).toBe(true);
+        }
+    });
+
+    it("has a startup probe covering the buffer's compaction at start, so liveness does not kill it", () => {
+        const c = shipperPod(withKeys).containers[0];
+        expect(c.startupProbe).toEqual({ httpGet: { path: "/", port: "health" }, periodSeconds: 5, failureThreshold: 60 });
+        expect(c.ports.map((p: Yaml) => p.containerPort)).toEqual([SHIPPER.metricsPort, SHIPPER.healthPort]);
     });
 
     it("is hardened: no capabilities, read-only root, no escalation, RuntimeDefault seccomp, every node", () => {
@@ -322,6 +344,131 @@ describe("LogSink on Kubernetes (Pulumi mocks)", () => {
             expect(r.parent, r.name).toBe("triton-platform:logsink:LogSink::logsink");
             expect(r.provider, r.name).toMatch(/pulumi:providers:kubernetes::cluster/);
             expect(r.name.startsWith("logsink-"), r.name).toBe(true);
+        }
+    });
+});
+
+describe("buffer volume size", () => {
+    it("is twice the queue bound plus 64Mi, in Mi, and follows bufferSize", () => {
+        expect(bufferVolumeSizeLimit(definition().logSink)).toBe(`${2 * 2048 + 64}Mi`);
+        expect(bufferVolumeSizeLimit(definition({ logSink: { bufferSize: "512Mi" } }).logSink)).toBe("1088Mi");
+        // 1G (decimal) = 953.67Mi: rounded up, never below the bound.
+        expect(bufferVolumeSizeLimit(definition({ logSink: { bufferSize: "1G" } }).logSink)).toBe(`${Math.ceil((2e9 + 64 * 2 ** 20) / 2 ** 20)}Mi`);
+    });
+});
+
+describe("NetworkPolicies of the logging namespace", () => {
+    const shipperSelector = { "app.kubernetes.io/component": "log-shipper" };
+    const retentionSelector = { "app.kubernetes.io/component": "log-retention" };
+    const policiesFor = (def: StackDefinition, retention = true) =>
+        Object.fromEntries(
+            logSinkNetworkPolicies({
+                policy: buildSecurityPolicy(securityPolicyInput(def)),
+                shipperSelector,
+                retentionSelector: retention ? retentionSelector : undefined,
+                apiServerCidrs: def.logSink.apiServerCidrs,
+            }).map((d) => [d.role, d.spec]),
+        );
+    /** The model namespace's egress (components/network), to compare the store and DNS rules with. */
+    const modelEgress = (def: StackDefinition) => renderNetworkPolicies(buildSecurityPolicy(securityPolicyInput(def))).find((d) => d.role === "egress")!.spec.egress!;
+
+    it("deny everything by default, both ways", () => {
+        expect(policiesFor(definition())["default-deny"]).toEqual({ podSelector: {}, policyTypes: ["Ingress", "Egress"] });
+    });
+
+    it("let only the monitoring namespace reach the shipper, on its metrics and health ports", () => {
+        const spec = policiesFor(definition({ securityGroup: { monitoringNamespace: "observability" } })).shipper;
+        expect(spec.podSelector).toEqual({ matchLabels: shipperSelector });
+        expect(spec.ingress).toEqual([
+            {
+                ports: [
+                    { protocol: "TCP", port: 8888 },
+                    { protocol: "TCP", port: 13133 },
+                ],
+                from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "observability" } } }],
+            },
+        ]);
+    });
+
+    it("let the shipper reach DNS, the object store as the model namespace does, and the Kubernetes API", () => {
+        // An in-cluster store: its namespace (from the endpoint), on its port.
+        const def = definition({ objectStorage: { endpoint: "http://minio.storage.svc.cluster.local:9000" } });
+        const egress = policiesFor(def).shipper.egress!;
+        expect(egress).toContainEqual({ ports: [{ protocol: "TCP", port: 9000 }], to: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "storage" } } }] });
+        expect(egress).toContainEqual({
+            ports: [{ protocol: "UDP", port: 53 }],
+            to: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "kube-system" } }, podSelector: { matchLabels: { "k8s-app": "kube-dns" } } }],
+        });
+        expect(egress).toContainEqual({
+            ports: [
+                { protocol: "TCP", port: 443 },
+                { protocol: "TCP", port: 6443 },
+            ],
+            to: [{ ipBlock: { cidr: "0.0.0.0/0" } }, { ipBlock: { cidr: "::/0" } }],
+        });
+        expect(egress).toHaveLength(4);
+        // Exactly the model namespace's rules for DNS and the store (and none of its other egress).
+        const ports = (r: { ports: { port: number }[] }) => r.ports.map((p) => p.port);
+        expect(egress.filter((r) => !ports(r).includes(6443))).toEqual(modelEgress(def).filter((r) => ports(r).includes(53) || ports(r).includes(9000)));
+    });
+
+    it("take the store's CIDRs from securityGroup.objectStorageCidrs and the API's from logSink.apiServerCidrs, deny rules applied", () => {
+        const def = definition({
+            objectStorage: { endpoint: "https://s3.eu-west-1.amazonaws.com" },
+            securityGroup: {
+                objectStorageCidrs: ["52.218.0.0/17"],
+                extraRules: [
+                    { direction: "egress", action: "deny", port: 443, cidrs: ["52.218.1.0/24"], priority: 50, description: "no" },
+                    { direction: "egress", port: 5432, cidrs: ["10.1.0.0/16"], description: "database of the model service" },
+                ],
+            },
+            logSink: { apiServerCidrs: ["10.0.0.10/32"] },
+        });
+        const egress = policiesFor(def).shipper.egress!;
+        expect(egress).toContainEqual({ ports: [{ protocol: "TCP", port: 443 }], to: [{ ipBlock: { cidr: "52.218.0.0/17", except: ["52.218.1.0/24"] } }] });
+        expect(egress).toContainEqual({
+            ports: [
+                { protocol: "TCP", port: 443 },
+                { protocol: "TCP", port: 6443 },
+            ],
+            to: [{ ipBlock: { cidr: "10.0.0.10/32" } }],
+        });
+        // The model service's own extra egress is not the sink's.
+        expect(JSON.stringify(egress)).not.toContain("5432");
+        expect(dnsAndObjectStoreEgress(buildSecurityPolicy(securityPolicyInput(def)))).toEqual(policiesFor(def).retention.egress);
+    });
+
+    it("let the retention Job reach only DNS and the store, and accept nothing", () => {
+        const def = definition();
+        const spec = policiesFor(def).retention;
+        expect(spec).toEqual({ podSelector: { matchLabels: retentionSelector }, policyTypes: ["Egress"], egress: dnsAndObjectStoreEgress(buildSecurityPolicy(securityPolicyInput(def))) });
+        expect(spec.egress!.flatMap((r) => r.ports.map((p) => p.port)).sort()).toEqual([443, 53, 53]);
+        expect(Object.keys(policiesFor(def, false))).toEqual(["default-deny", "shipper"]);
+    });
+
+    it("are declared in the logging namespace with recommended labels, selecting the shipper's and the Job's pods", async () => {
+        const run = await runMocked(async () => {
+            const def = definition();
+            const provider = clusterProvider("cluster", { mode: "render", directory: "out/test" }, "test");
+            new LogSink("logsink", { definition: def, provider, sourceNamespace: def.namespace });
+        });
+        const netpols = Object.fromEntries(ofType(run, "kubernetes:networking.k8s.io/v1:NetworkPolicy").map((r) => [r.name, r.inputs]));
+        expect(Object.keys(netpols).sort()).toEqual(["logsink-default-deny", "logsink-retention", "logsink-shipper"]);
+        const ds = one(run, "kubernetes:apps/v1:DaemonSet").inputs;
+        const job = one(run, "kubernetes:batch/v1:Job").inputs;
+        expect(netpols["logsink-shipper"].spec.podSelector.matchLabels).toEqual(ds.spec.selector.matchLabels);
+        for (const [k, v] of Object.entries(netpols["logsink-retention"].spec.podSelector.matchLabels)) {
+            expect(job.spec.template.metadata.labels[k], k).toBe(v);
+        }
+        for (const [name, np] of Object.entries(netpols)) {
+            expect(np.metadata.namespace, name).toBe("triton-logging");
+            expect(np.metadata.labels, name).toMatchObject({
+                "app.kubernetes.io/name": "log-shipper",
+                "app.kubernetes.io/instance": INSTANCE,
+                "app.kubernetes.io/component": "network-policy",
+                "app.kubernetes.io/part-of": "triton-platform",
+                "app.kubernetes.io/managed-by": "pulumi",
+            });
         }
     });
 });

@@ -7,11 +7,16 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clusterProvider } from "../../components/cluster/provider";
 import { loggingNamespaceName } from "../../components/logsink";
 import {
+    DEFAULT_NODE_EXPORTER_IMAGE,
     grafanaDashboard,
     JOBS,
     Monitoring,
     monitoringNamespaceName,
     monitoringRuleGroups,
+    NODE_EXPORTER_PORT,
+    nodeExporterNetworkPolicies,
+    R14_ALERT_LABEL,
+    R14_THRESHOLD_ANNOTATION,
     podLabelMeta,
     scrapeConfig,
     scrapeTargets,
@@ -122,6 +127,56 @@ describe("Monitoring with the Prometheus Operator", () => {
         expect(c.args).toContain("--path.rootfs=/host/root");
     });
 
+    it("pulls the node exporter release from Docker Hub and labels it with the component the policy pack allows host paths to", () => {
+        expect(DEFAULT_NODE_EXPORTER_IMAGE).toBe("docker.io/prom/node-exporter:v1.9.1");
+        const ds = one(result, "kubernetes:apps/v1:DaemonSet").inputs;
+        expect(ds.spec.template.metadata.labels["app.kubernetes.io/component"]).toBe("node-exporter");
+        expect(ds.spec.template.metadata.labels["app.kubernetes.io/version"]).toBe("v1.9.1");
+        const pod = ds.spec.template.spec;
+        expect(pod.volumes.map((v: { hostPath: { path: string } }) => v.hostPath.path)).toEqual(["/proc", "/sys", "/"]);
+        expect(pod.containers[0].startupProbe).toEqual({ httpGet: { path: "/", port: "metrics" }, periodSeconds: 2, failureThreshold: 30 });
+        // The node-exporter PodMonitor selects the same pods.
+        const pm = customs(result, "PodMonitor").find((c) => c.name === `monitoring-${JOBS.nodeExporter}`)!.inputs;
+        expect(pm.spec.selector.matchLabels).toEqual(ds.spec.selector.matchLabels);
+        for (const [k, v] of Object.entries(ds.spec.selector.matchLabels)) {
+            expect(ds.spec.template.metadata.labels[k], k).toBe(v);
+        }
+    });
+
+    it("denies everything in the node exporter's namespace but the scrape of port 9100 from the monitoring namespace", () => {
+        const netpols = Object.fromEntries(ofType(result, "kubernetes:networking.k8s.io/v1:NetworkPolicy").map((r) => [r.name, r.inputs]));
+        expect(Object.keys(netpols).sort()).toEqual(["monitoring-default-deny", "monitoring-node-exporter"]);
+        expect(netpols["monitoring-default-deny"].spec).toEqual({ podSelector: {}, policyTypes: ["Ingress", "Egress"] });
+        const ds = one(result, "kubernetes:apps/v1:DaemonSet").inputs;
+        expect(netpols["monitoring-node-exporter"].spec).toEqual({
+            podSelector: { matchLabels: ds.spec.selector.matchLabels },
+            policyTypes: ["Ingress", "Egress"],
+            ingress: [{ ports: [{ protocol: "TCP", port: 9100 }], from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "monitoring" } } }] }],
+            egress: [],
+        });
+        for (const [name, np] of Object.entries(netpols)) {
+            expect(np.metadata.namespace, name).toBe("triton-monitoring");
+            expect(np.metadata.labels["app.kubernetes.io/component"], name).toBe("network-policy");
+            expect(np.metadata.labels["app.kubernetes.io/instance"], name).toBe(INSTANCE);
+        }
+    });
+
+    it("marks the four R14 alerts with their alert id and threshold from the definition", () => {
+        const rule = one(result, "kubernetes:monitoring.coreos.com/v1:PrometheusRule", "monitoring-alerts").inputs;
+        const marked = Object.fromEntries(
+            rule.spec.groups
+                .flatMap((g: { rules: { alert: string; labels: Record<string, string>; annotations: Record<string, string> }[] }) => g.rules)
+                .filter((r: { labels: Record<string, string> }) => r.labels[R14_ALERT_LABEL] !== undefined)
+                .map((r: { alert: string; labels: Record<string, string>; annotations: Record<string, string> }) => [r.alert, [r.labels[R14_ALERT_LABEL], r.annotations[R14_THRESHOLD_ANNOTATION]]]),
+        );
+        expect(marked).toEqual({
+            TritonInferenceLatencyP99High: ["p99-latency", "800"],
+            TritonErrorRateHigh: ["error-rate", "2"],
+            ModelServiceAvailabilityLow: ["availability", "90"],
+            NodeDiskUsageHigh: ["disk-usage", "85"],
+        });
+    });
+
     it("ships a Grafana dashboard ConfigMap labelled for the sidecar", () => {
         const cm = one(result, "kubernetes:core/v1:ConfigMap", "monitoring-dashboard").inputs;
         expect(cm.metadata.labels.grafana_dashboard).toBe("1");
@@ -152,6 +207,8 @@ describe("Monitoring without the Prometheus Operator", () => {
     it("declares no operator objects, only a ConfigMap with the rule file and scrape configs", () => {
         expect(result.resources.filter((r) => r.type.startsWith("kubernetes:monitoring.coreos.com/"))).toEqual([]);
         expect(ofType(result, "kubernetes:apps/v1:DaemonSet")).toEqual([]);
+        // No node exporter, no namespace of its own, so no NetworkPolicies either.
+        expect(ofType(result, "kubernetes:networking.k8s.io/v1:NetworkPolicy")).toEqual([]);
         const cm = one(result, "kubernetes:core/v1:ConfigMap").inputs;
         expect(JSON.parse(cm.data["triton-platform.rules.yaml"])).toEqual(JSON.parse(JSON.stringify({ groups: monitoringRuleGroups(def, "triton-logging") })));
         const jobs = JSON.parse(cm.data["triton-platform.scrape.yaml"]).scrape_configs.map((s: { job_name: string }) => s.job_name);
@@ -179,6 +236,38 @@ describe("Monitoring without the Prometheus Operator", () => {
         });
         expect(cfg.relabel_configs[1]).toEqual({ source_labels: ["__meta_kubernetes_pod_container_port_name"], regex: "metrics", action: "keep" });
         expect(cfg.relabel_configs).toContainEqual({ source_labels: [podLabelMeta("triton-platform/slot")], target_label: "slot", action: "replace" });
+    });
+});
+
+describe("R14 alert marks", () => {
+    it("follow the definition's thresholds, in ms for latency and percent otherwise", () => {
+        const def = definition({ monitoring: { thresholds: { p99LatencyMs: 450, errorRatePercent: 0.5, availabilityPercent: 95.5, diskUsagePercent: 70 } } });
+        const rules = monitoringRuleGroups(def).flatMap((g) => g.rules);
+        const mark = (alert: string) => {
+            const r = rules.find((x) => x.alert === alert)!;
+            return [r.labels[R14_ALERT_LABEL], r.annotations[R14_THRESHOLD_ANNOTATION]];
+        };
+        expect(mark("TritonInferenceLatencyP99High")).toEqual(["p99-latency", "450"]);
+        expect(mark("TritonErrorRateHigh")).toEqual(["error-rate", "0.5"]);
+        expect(mark("ModelServiceAvailabilityLow")).toEqual(["availability", "95.5"]);
+        expect(mark("NodeDiskUsageHigh")).toEqual(["disk-usage", "70"]);
+        // Only the R14 alerts carry the mark.
+        expect(rules.filter((r) => r.labels[R14_ALERT_LABEL] !== undefined)).toHaveLength(4);
+    });
+
+    it("are Prometheus label names (Prometheus 2.x refuses the rule file otherwise)", () => {
+        expect(R14_ALERT_LABEL).toMatch(/^[a-zA-Z_][a-zA-Z0-9_]*$/);
+        expect(R14_THRESHOLD_ANNOTATION).toMatch(/^[a-zA-Z_][a-zA-Z0-9_]*$/);
+    });
+});
+
+describe("node exporter NetworkPolicies (pure)", () => {
+    it("open only the given port, from only the given namespace, and nothing out", () => {
+        const [deny, allow] = nodeExporterNetworkPolicies({ podSelector: { app: "ne" }, port: NODE_EXPORTER_PORT, monitoringNamespace: "prom" });
+        expect(deny).toEqual({ role: "default-deny", spec: { podSelector: {}, policyTypes: ["Ingress", "Egress"] } });
+        expect(allow.spec.ingress).toEqual([{ ports: [{ protocol: "TCP", port: 9100 }], from: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "prom" } } }] }]);
+        expect(allow.spec.egress).toEqual([]);
+        expect(allow.spec.policyTypes).toEqual(["Ingress", "Egress"]);
     });
 });
 
