@@ -41,9 +41,15 @@ describe("dev stack on the real engine", () => {
         expect(result.summary.result).toBe("succeeded");
         const manifests = readManifests(manifestsDir);
         const kinds = manifests.map((m) => m.kind);
-        expect(kinds.filter((k) => k === "Deployment")).toHaveLength(2);
-        expect(kinds.filter((k) => k === "HorizontalPodAutoscaler")).toHaveLength(2);
-        expect(kinds.filter((k) => k === "PodDisruptionBudget")).toHaveLength(2);
+        const ofComponent = (kind: string, component: string) =>
+            manifests.filter((m) => m.kind === kind && m.metadata.labels?.["app.kubernetes.io/component"] === component);
+        expect(ofComponent("Deployment", "model-server")).toHaveLength(2);
+        expect(ofComponent("HorizontalPodAutoscaler", "model-server")).toHaveLength(2);
+        expect(ofComponent("PodDisruptionBudget", "model-server")).toHaveLength(2);
+        expect(ofComponent("Deployment", "gateway")).toHaveLength(1);
+        expect(kinds).toContain("Ingress");
+        expect(kinds).toContain("PrometheusRule");
+        expect(kinds).toContain("DaemonSet");
         expect(kinds).toContain("Namespace");
         expect(kinds).toContain("NetworkPolicy");
         for (const m of manifests) {
