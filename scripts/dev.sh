@@ -12,7 +12,7 @@ shift || true
 case "$action" in up|preview|destroy|refresh) ;; *) die "unknown action '$action': use up, preview, destroy or refresh" ;; esac
 
 ensure_node_modules
-ensure_pulumi --only cli,kubernetes,random,command
+ensure_pulumi --only cli,kubernetes,random
 use_local_backend
 
 pulumi stack select dev >/dev/null 2>&1 || pulumi stack init dev --secrets-provider passphrase >/dev/null

@@ -8,7 +8,7 @@ cd "$REPO_ROOT"
 
 command -v dot >/dev/null || die "graphviz is missing: apt-get install graphviz"
 ensure_node_modules
-ensure_pulumi --only cli,kubernetes,random,command
+ensure_pulumi --only cli,kubernetes,random
 use_local_backend
 
 if ! pulumi stack select dev >/dev/null 2>&1 || [ "$(pulumi stack --stack dev --show-ids 2>/dev/null | grep -c 'kubernetes:')" -eq 0 ]; then

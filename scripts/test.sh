@@ -28,6 +28,17 @@ npx eslint --max-warnings 0 .
 if $unit_only; then
   exec npx vitest run --project unit
 fi
-ensure_pulumi --only cli,kubernetes,random,command,docker
-log "running unit and end-to-end tests"
-exec npx vitest run
+ensure_pulumi --only cli,kubernetes,random
+projects=(--project unit --project e2e)
+# The server path needs the command and docker providers, which the offline toolchain cannot build here
+# (their modules are not served by the Go module proxy): run it where they are installed, and say so
+# where they are not, rather than counting it as passed.
+if bash "$REPO_ROOT/scripts/toolchain.sh" --only command,docker >/dev/null 2>&1; then
+  projects+=(--project e2e-server)
+else
+  log "NOT RUN: test/e2e/server.test.ts (lightweight server over SSH + Docker): the command 1.2.1 and docker 5.2.0"
+  log "provider plugins are not installed and cannot be built offline here; see docs/OFFLINE-TOOLCHAIN.md."
+  log "Install them (pulumi plugin install, or scripts/toolchain.sh --only command,docker) and run: npx vitest run --project e2e-server"
+fi
+log "running ${projects[*]}"
+exec npx vitest run "${projects[@]}"
