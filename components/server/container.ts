@@ -18,20 +18,39 @@ export interface TritonSettings {
     exitTimeoutSeconds: number;
 }
 
-/** The docker.Container arguments of the model container, except the image and labels. */
-export function modelContainerSpec(settings: ServerSettings, triton: TritonSettings) {
+/**
+ * Where Triton publishes when the gateway fronts it: its HTTP and metrics ports on 127.0.0.1 only (the
+ * gateway holds the service port, and nothing reaches Triton from outside without a token).
+ */
+export interface LoopbackPorts {
+    httpPort: number;
+    metricsPort: number;
+}
+
+/**
+ * The docker.Container arguments of the model container, except the image and labels. Without
+ * `behindGateway`, Triton's HTTP port is published on the service port on every address (R7, no
+ * gateway); with it, HTTP and metrics are published on 127.0.0.1 only.
+ */
+export function modelContainerSpec(settings: ServerSettings, triton: TritonSettings, behindGateway?: LoopbackPorts) {
     return {
         name: CONTAINER_NAME,
         // The key stays in the mounted file: no `envs`, so nothing secret in the provider's state or in
         // `docker inspect`. Docker's --env-file is a client-side CLI feature the Docker API (and thus the
         // provider) does not have; the start script reads the file instead.
         entrypoints: ["/bin/sh", "-c", tritonStartScript({ envFile: `${CONTAINER_SECRETS_DIR}/${MODEL_SERVER_ENV_FILE}`, ports: triton.ports, exitTimeoutSeconds: triton.exitTimeoutSeconds })],
-        ports: [
-            // R7: the service port, open to the security group's sources (nftables judges published ports).
-            { internal: triton.ports.http, external: triton.servicePort },
-            // Metrics for a local scraper only.
-            { internal: triton.ports.metrics, external: triton.ports.metrics, ip: "127.0.0.1" },
-        ],
+        ports: behindGateway
+            ? [
+                  // The gateway (host network) reaches Triton on the loopback; nothing else is published.
+                  { internal: triton.ports.http, external: behindGateway.httpPort, ip: "127.0.0.1" },
+                  { internal: triton.ports.metrics, external: behindGateway.metricsPort, ip: "127.0.0.1" },
+              ]
+            : [
+                  // R7: the service port, open to the security group's sources (nftables judges published ports).
+                  { internal: triton.ports.http, external: triton.servicePort },
+                  // Metrics for a local scraper only.
+                  { internal: triton.ports.metrics, external: triton.ports.metrics, ip: "127.0.0.1" },
+              ],
         volumes: [
             { hostPath: settings.modelRepository, containerPath: "/models", readOnly: true },
             { hostPath: MODEL_SERVER_SECRETS_DIR, containerPath: CONTAINER_SECRETS_DIR, readOnly: true },
@@ -67,33 +86,69 @@ export function serverEndpoint(settings: Pick<ServerSettings, "host" | "domain">
     return `http://${host.includes(":") ? `[${host}]` : host}:${servicePort}`;
 }
 
-/** R15 troubleshooting commands for this server, by symptom (the log shipper's when it runs one). */
+/** The gateway in front of Triton, as the troubleshooting commands need it. */
+export interface TroubleshootingGateway {
+    /** Name of the gateway container. */
+    containerName: string;
+    /** Triton's HTTP port on the server's loopback (behind the gateway). */
+    tritonHttpPort: number;
+    /** A path the gateway routes to Triton's readiness (needs a `chat:write` token). */
+    readinessPath: string;
+    /** A path that takes R11 envelopes (a webhook route), when the routes have one. */
+    envelopePath?: string;
+}
+
+/** What else runs on the server besides Triton. */
+export interface TroubleshootingExtras {
+    /** The log shipper's container, when the server runs one. */
+    logShipperContainer?: string;
+    /** The gateway, when it fronts Triton. */
+    gateway?: TroubleshootingGateway;
+}
+
+/** R15 troubleshooting commands for this server, by symptom (the gateway's and log shipper's when it runs them). */
 export function troubleshootingCommands(
     settings: Pick<ServerSettings, "host" | "sshPort" | "user" | "domain">,
     servicePort: number,
-    logShipperContainer?: string,
+    extras: TroubleshootingExtras = {},
 ): Record<string, string> {
     const ssh = `ssh -p ${settings.sshPort} ${settings.user}@${settings.host}`;
     const endpoint = serverEndpoint(settings, servicePort);
     const target = settings.domain ?? settings.host;
+    const gw = extras.gateway;
     return {
         portReachability: `nc -vz ${target} ${servicePort}  # or: telnet ${target} ${servicePort}`,
-        readiness: `curl -fsS ${endpoint}/v2/health/ready && echo ready`,
+        readiness: gw
+            ? // Through the gateway: a token with chat:write (R10); 401/403 bodies say why a token is refused.
+              `curl -sS -H "Authorization: Bearer $(npm run -s token -- --scope chat:write)" ${endpoint}${gw.readinessPath}; echo`
+            : `curl -fsS ${endpoint}/v2/health/ready && echo ready`,
         firewall: `${ssh} sudo nft list table inet triton_platform`,
         keyValidity: "pulumi stack output keysExpireAt  # keys rotate on the first `pulumi up` after this date",
         jwtCheck: "npm run -s token -- --verify <token>  # checks HS256, iss, aud, exp, scope against this stack",
         clockSync: `${ssh} 'timedatectl show -p NTPSynchronized --value; chronyc tracking 2>/dev/null || timedatectl timesync-status'`,
         resources: `${ssh} -t top`,
-        containerStats: `${ssh} docker stats --no-stream ${CONTAINER_NAME}`,
+        containerStats: `${ssh} docker stats --no-stream ${CONTAINER_NAME}${gw ? ` ${gw.containerName}` : ""}`,
         gpu: `${ssh} nvidia-smi`,
         containerLogs: `${ssh} docker logs --tail 200 ${CONTAINER_NAME}`,
         containerHealth: `${ssh} docker inspect --format '{{json .State.Health}}' ${CONTAINER_NAME}`,
         systemLogs: `${ssh} sudo journalctl -u docker -u ssh -u triton-platform-firewall --since -1h`,
-        ...(logShipperContainer
+        ...(gw
+            ? {
+                  // Triton itself, past the gateway: it listens on the server's loopback only.
+                  tritonDirect: `${ssh} curl -fsS http://127.0.0.1:${gw.tritonHttpPort}/v2/health/ready && echo ready`,
+                  // The access log names the route and, for a refusal, the reason (auth=bad_signature, expired, ...).
+                  gatewayLogs: `${ssh} docker logs --tail 200 ${gw.containerName}`,
+                  gatewayAuthFailures: `${ssh} "docker logs --since 1h ${gw.containerName} 2>&1 | grep -E 'auth=[a-z]'"`,
+                  gatewayHealth: `${ssh} docker inspect --format '{{json .State.Health}}' ${gw.containerName}`,
+                  // R11: a signed envelope through a webhook route, with a fresh token.
+                  ...(gw.envelopePath ? { sendEnvelope: `npm run -s token -- --send ${endpoint}${gw.envelopePath}` } : {}),
+              }
+            : {}),
+        ...(extras.logShipperContainer
             ? {
                   // R13: upload errors and the disk queue show in the collector's own log.
-                  logShipperLogs: `${ssh} docker logs --tail 200 ${logShipperContainer}`,
-                  logShipperState: `${ssh} docker inspect --format '{{.State.Status}} restarts={{.RestartCount}}' ${logShipperContainer}`,
+                  logShipperLogs: `${ssh} docker logs --tail 200 ${extras.logShipperContainer}`,
+                  logShipperState: `${ssh} docker inspect --format '{{.State.Status}} restarts={{.RestartCount}}' ${extras.logShipperContainer}`,
               }
             : {}),
     };

@@ -4,15 +4,20 @@ import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { recommendedLabels } from "../common/labels";
+import type { JwtPolicy } from "../gateway/haproxy";
+import type { GatewaySettings } from "../gateway/schema";
+import { SERVER_GATEWAY_CONTAINER, ServerGateway, serverGateway } from "../gateway/server";
 import type { KeyClaims } from "../keys/claims";
 import { LogSinkDefinition, SERVER_PATHS, ServerLogShipper, serverLogShipper, SHIPPER, usesStaticKeys } from "../logsink";
 import { MODEL_SERVER_ENV_FILE, MODEL_SERVER_SECRETS_DIR, modelContainerSpec, serverEndpoint, TritonSettings, troubleshootingCommands } from "./container";
+import { checkGatewayServicePort, envelopePath, GATEWAY_READY_TIMEOUT_SECONDS, gatewayContainerArgs, gatewayProbe, READINESS_PATH } from "./gateway";
 import type { ServerSettings } from "./schema";
 import {
     CONTAINER_NAME,
     envFileContent,
     firewallScript,
     foldersScript,
+    gatewayReadyScript,
     installScript,
     logShipperReadyScript,
     preflightScript,
@@ -36,6 +41,7 @@ import {
 import { DEFAULT_LOCAL_SSH_DIRECTORY, dockerHost, dockerSshOptions, knownHostsPattern, localSshFiles, writeKnownHosts, writeLocalKey } from "./ssh";
 
 export * from "./container";
+export * from "./gateway";
 export * from "./logsink";
 export * from "./scripts";
 export * from "./ssh";
@@ -66,6 +72,18 @@ export interface ServerLogSinkArgs {
     zone?: string;
 }
 
+/** The collaboration-platform entry point on the server (components/gateway). */
+export interface ServerGatewayOptions {
+    /**
+     * The definition's `gateway` settings. With `enabled` (the default) haproxy listens on 80 and 18789
+     * and Triton is published on 127.0.0.1 only; with `enabled: false` Triton is published on the
+     * service port itself, as without a gateway.
+     */
+    settings: GatewaySettings;
+    /** The R10 claims the gateway checks (the definition's `keys.jwt`). */
+    jwt: JwtPolicy;
+}
+
 /** Arguments of a LightweightServer. */
 export interface LightweightServerArgs {
     /** The definition's `server` settings: host, port, user, sudo, image, minimums. */
@@ -80,6 +98,11 @@ export interface LightweightServerArgs {
     triton: TritonSettings;
     /** app.kubernetes.io/instance of the stack (container labels). */
     instance: string;
+    /**
+     * R8-R10: the entry point in front of Triton, verifying HS256 JWTs. Unset or disabled: Triton is
+     * published on the service port (18789) for everyone the firewall lets in, with no token check.
+     */
+    gateway?: ServerGatewayOptions;
     /** R13: run the log shipper next to Triton. Unset (logSink.enabled false): no shipper. */
     logSink?: ServerLogSinkArgs;
     /**
@@ -102,12 +125,22 @@ export class LightweightServer extends pulumi.ComponentResource {
     public readonly troubleshooting: pulumi.Output<Record<string, string>>;
     /** Name of the model container on the server. */
     public readonly containerName: pulumi.Output<string>;
+    /** Name of the gateway container on the server; undefined without a gateway. */
+    public readonly gatewayContainerName: pulumi.Output<string | undefined>;
     /** `s3://bucket/prefix/` the server's logs land under; undefined without a log sink. */
     public readonly logDestination: pulumi.Output<string | undefined>;
 
     constructor(name: string, args: LightweightServerArgs, opts?: pulumi.ComponentResourceOptions) {
         super("triton-platform:server:LightweightServer", name, {}, opts);
         const s = args.settings;
+        // The gateway's plan is pure and comes first: it decides where Triton publishes.
+        const gatewayArgs = args.gateway?.settings.enabled ? args.gateway : undefined;
+        const gw = gatewayArgs
+            ? serverGateway({ settings: gatewayArgs.settings, jwt: gatewayArgs.jwt, tritonHttpPort: args.triton.ports.http, tritonMetricsPort: args.triton.ports.metrics })
+            : undefined;
+        if (gw) {
+            checkGatewayServicePort(args.triton.servicePort, gw.listenPorts);
+        }
         if (!s.hostKey) {
             pulumi.log.warn(
                 `server.hostKey is unset: remote commands do not verify ${s.host}'s identity and Docker's ssh trusts the first key it sees. Set it from \`ssh-keyscan -p ${s.sshPort} ${s.host}\`.`,
@@ -193,7 +226,7 @@ export class LightweightServer extends pulumi.ComponentResource {
         const container = new docker.Container(
             `${name}-model-server`,
             {
-                ...modelContainerSpec(s, args.triton),
+                ...modelContainerSpec(s, args.triton, gw && { httpPort: gw.triton.httpPort, metricsPort: gw.triton.metricsPort }),
                 ...(source ? { logDriver: source.logDriver, logOpts: source.logOpts } : {}),
                 image: image.imageId,
                 labels: [
@@ -203,22 +236,106 @@ export class LightweightServer extends pulumi.ComponentResource {
                     { label: "triton-platform/key-file-revision", value: modelEnv.id },
                 ],
             },
-            // One host port, one container: the old one must go before the new one can publish 18789.
+            // Fixed host ports, one container: the old one must go before the new one can publish them.
             { parent: this, provider: engine, dependsOn: [modelEnv, firewall], deleteBeforeReplace: true },
         );
+        // Triton's readiness straight from Triton: through the gateway it needs a token. Behind the gateway
+        // Triton listens on the loopback only; without it, on the service port.
+        const tritonUrl = `http://127.0.0.1:${gw ? gw.triton.httpPort : args.triton.servicePort}${READINESS_PATH}`;
+        const ready = step("wait-ready", waitReadyScript({ url: tritonUrl, timeoutSeconds: s.readyTimeoutSeconds, containerName: CONTAINER_NAME }), s.sudo, [container], {
+            triggers: [container.id],
+        });
+        const gateway =
+            gw && gatewayArgs && this.declareGateway(name, gw, gatewayArgs.settings, { s, step, file, jwtSecret: k.jwtSecret, engine, instance: args.instance, shipper, triton: container, tritonReady: ready, firewall });
+
+        this.endpoint = pulumi.all([ready.stdout, gateway?.ready.stdout]).apply(() => serverEndpoint(s, args.triton.servicePort));
+        this.troubleshooting = pulumi.output(
+            troubleshootingCommands(s, args.triton.servicePort, {
+                logShipperContainer: shipper?.container.name,
+                gateway: gw && gatewayArgs && {
+                    containerName: SERVER_GATEWAY_CONTAINER,
+                    tritonHttpPort: gw.triton.httpPort,
+                    readinessPath: READINESS_PATH,
+                    envelopePath: envelopePath(gatewayArgs.settings.routes),
+                },
+            }),
+        );
+        this.containerName = container.name;
+        this.gatewayContainerName = gateway ? gateway.container.name : pulumi.output(undefined);
+        this.logDestination = pulumi.output(args.logSink ? `s3://${args.logSink.definition.logSink.bucket}/${args.logSink.definition.logSink.prefix}/` : undefined);
+        this.registerOutputs({
+            endpoint: this.endpoint,
+            troubleshooting: this.troubleshooting,
+            containerName: this.containerName,
+            gatewayContainerName: this.gatewayContainerName,
+            logDestination: this.logDestination,
+        });
+    }
+
+    /**
+     * The entry point (R8-R10) from serverGateway(): haproxy.cfg (no secret) and the JWT secret (stdin,
+     * root-only, never on a command line or in a Docker setting) as files, the pinned image, the container
+     * (host network, listening on 80 and 18789, Triton on the loopback behind it) and a bounded check that
+     * every listener refuses a request without a token.
+     */
+    private declareGateway(
+        name: string,
+        gw: ServerGateway,
+        settings: GatewaySettings,
+        ctx: {
+            s: ServerSettings;
+            step: (role: string, script: string, sudo: boolean, dependsOn: pulumi.Resource[], extra?: Partial<command.remote.CommandArgs>, secretStdin?: boolean) => command.remote.Command;
+            file: (role: string, o: StdinFileOptions, content: pulumi.Output<string>, secret: boolean) => command.remote.Command;
+            jwtSecret: pulumi.Output<string>;
+            engine: docker.Provider;
+            instance: string;
+            shipper?: ServerLogShipper;
+            triton: docker.Container;
+            tritonReady: command.remote.Command;
+            firewall: command.remote.Command;
+        },
+    ): { container: docker.Container; ready: command.remote.Command } {
+        const { s, step, file } = ctx;
+        const config = file("gateway-config", { path: gw.configFile.path, mode: "0644", dirMode: "0755" }, pulumi.output(gw.config), false);
+        // The secret alone in its file (no newline needed: the container reads it with `$(cat ...)`).
+        const secret = file("gateway-jwt-secret", { path: gw.secretFile.path, mode: secretFileMode(gw.secretFile.mode), dirMode: "0700" }, ctx.jwtSecret, true);
+
+        const image = new docker.RemoteImage(`${name}-gateway-image`, { name: settings.image, keepLocally: true }, { parent: this, provider: ctx.engine });
+        const labels = recommendedLabels({ name: "gateway", instance: ctx.instance, component: "entry-point", version: imageTag(settings.image) });
+        // The shipper picks up the entry point's access log (route and refusal reason; never a token).
+        const source = ctx.shipper && sourceContainerArgs(ctx.shipper.sourceContainerOptions("entry-point"), s.logRotation);
+        const container = new docker.Container(
+            `${name}-gateway`,
+            {
+                ...gatewayContainerArgs(gw, { source, logRotation: s.logRotation, memoryLimit: settings.resources.memoryLimit }),
+                image: image.imageId,
+                labels: [
+                    ...Object.entries(labels).map(([label, value]) => ({ label, value })),
+                    ...(source?.labels ?? []),
+                    // haproxy reads its files at start only: a new config or secret recreates the container.
+                    { label: "triton-platform/config-sha256", value: gw.fingerprint },
+                    { label: "triton-platform/config-file-revision", value: config.id },
+                    { label: "triton-platform/key-file-revision", value: secret.id },
+                ],
+            },
+            // Host ports 80 and 18789: after Triton's container (which may have held 18789 before the
+            // gateway existed) and before a replacement binds them again.
+            { parent: this, provider: ctx.engine, dependsOn: [config, secret, ctx.triton, ctx.firewall], deleteBeforeReplace: true },
+        );
         const ready = step(
-            "wait-ready",
-            waitReadyScript({ url: `http://127.0.0.1:${args.triton.servicePort}/v2/health/ready`, timeoutSeconds: s.readyTimeoutSeconds, containerName: CONTAINER_NAME }),
+            "gateway-ready",
+            gatewayReadyScript({
+                containerName: SERVER_GATEWAY_CONTAINER,
+                healthUrl: gw.healthUrl,
+                listenerUrls: gw.listenPorts.map((p) => `http://127.0.0.1:${p}`),
+                probe: gatewayProbe(settings.routes),
+                timeoutSeconds: GATEWAY_READY_TIMEOUT_SECONDS,
+            }),
             s.sudo,
-            [container],
+            [container, ctx.tritonReady],
             { triggers: [container.id] },
         );
-
-        this.endpoint = ready.stdout.apply(() => serverEndpoint(s, args.triton.servicePort));
-        this.troubleshooting = pulumi.output(troubleshootingCommands(s, args.triton.servicePort, shipper?.container.name));
-        this.containerName = container.name;
-        this.logDestination = pulumi.output(args.logSink ? `s3://${args.logSink.definition.logSink.bucket}/${args.logSink.definition.logSink.prefix}/` : undefined);
-        this.registerOutputs({ endpoint: this.endpoint, troubleshooting: this.troubleshooting, containerName: this.containerName, logDestination: this.logDestination });
+        return { container, ready };
     }
 
     /**
@@ -308,4 +425,12 @@ export class LightweightServer extends pulumi.ComponentResource {
         );
         return shipper;
     }
+}
+
+/** The JWT secret file's mode from serverGateway(), checked to be one the file step writes. */
+function secretFileMode(mode: string): StdinFileOptions["mode"] {
+    if (mode !== "0400" && mode !== "0600") {
+        throw new Error(`the gateway's JWT secret file must be root-only (0400 or 0600), not ${mode}`);
+    }
+    return mode;
 }

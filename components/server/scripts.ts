@@ -438,8 +438,8 @@ fi
 export interface StdinFileOptions {
     /** Absolute path of the file on the server. */
     path: string;
-    /** File mode, e.g. 0600 for keys. */
-    mode: "0600" | "0644";
+    /** File mode, e.g. 0600 for keys (0400: read-only for root, the gateway's JWT secret). */
+    mode: "0400" | "0600" | "0644";
     /** Mode of the folder created for it. */
     dirMode: "0700" | "0755";
 }
@@ -682,6 +682,103 @@ done
   echo "timed out after \${timeout}s waiting for the log shipper $container to answer $health_url ($attempts attempts)."
   echo "A rejected configuration or unreadable credentials stop the collector at start: it then restarts in a loop."
   echo "Look at: docker logs --tail 100 $container; docker inspect --format '{{.State.Status}} restarts={{.RestartCount}}' $container. Last log lines:"
+  docker logs --tail 20 "$container" 2>&1 || true
+} >&2
+exit 1
+`;
+}
+
+/** A request that must be refused for want of a token: it proves haproxy runs and checks tokens. */
+export interface GatewayProbe {
+    method: "GET" | "POST";
+    /** Path (no query string) that matches a token-checked route. */
+    path: string;
+    /** Status the gateway answers without a token: 401, or 404 when no route could be probed. */
+    expectStatus: number;
+}
+
+/** Settings of the gateway's readiness check. */
+export interface GatewayReadyOptions {
+    /** Name of the gateway container (for messages and its last log lines). */
+    containerName: string;
+    /** haproxy's probe endpoint on the loopback (200 while it runs). */
+    healthUrl: string;
+    /** Base URLs of the public listeners as seen from the server, e.g. http://127.0.0.1:18789. */
+    listenerUrls: string[];
+    /** The request every listener must refuse without a token. */
+    probe: GatewayProbe;
+    /** Upper bound of the wait. */
+    timeoutSeconds: number;
+    /** Pause between attempts. @default 2 */
+    intervalSeconds?: number;
+}
+
+/**
+ * A bounded wait until the gateway answers on its health endpoint and refuses a request without a token
+ * on every public listener (R10: 401 proves haproxy runs, loaded its routes and holds a JWT secret of
+ * the right length; a missing or short secret is a 503). A 2xx without a token stops the wait at once:
+ * something other than the gateway answers on that port (e.g. a Triton still published there).
+ */
+export function gatewayReadyScript(o: GatewayReadyOptions): string {
+    const urls = o.listenerUrls.map((u) => `${u.replace(/\/+$/, "")}${o.probe.path}`);
+    return `${HEADER("Wait until the gateway runs and refuses requests without a token on every listener (bounded).")}
+container=${shq(o.containerName)}
+health_url=${shq(o.healthUrl)}
+urls=(${urls.map(shq).join(" ")})
+method=${o.probe.method}
+expected=${o.probe.expectStatus}
+timeout=${o.timeoutSeconds}
+interval=${o.intervalSeconds ?? 2}
+
+# HTTP status of a request without a token (000: no answer).
+status() {
+  local args=(-s -o /dev/null -w '%{http_code}' --max-time 5 -X "$1")
+  [[ "$1" == POST ]] && args+=(--data-binary '')
+  curl "\${args[@]}" "$2" 2>/dev/null || true
+}
+
+declare -A last=()
+SECONDS=0
+attempts=0
+while true; do
+  attempts=$(( attempts + 1 ))
+  pending=0
+  code="$(status GET "$health_url")"
+  last["$health_url"]="\${code:-000}"
+  [[ "$code" == 200 ]] || pending=1
+  for url in "\${urls[@]}"; do
+    code="$(status "$method" "$url")"
+    last["$url"]="\${code:-000}"
+    if [[ "$code" == 2?? ]]; then
+      echo "$url answered $code to a request carrying no token, so something other than the gateway $container answers on this port (look at: docker ps; ss -ltnp). Refusing to report the gateway ready." >&2
+      exit 1
+    fi
+    [[ "$code" == "$expected" ]] || pending=1
+  done
+  if (( pending == 0 )); then
+    echo "gateway ready after \${SECONDS}s ($attempts attempts): $container answers $health_url and refuses requests without a token ($expected) on \${urls[*]}"
+    exit 0
+  fi
+  if (( SECONDS >= timeout )); then
+    break
+  fi
+  sleep "$interval"
+done
+{
+  echo "timed out after \${timeout}s waiting for the gateway $container ($attempts attempts):"
+  for url in "$health_url" "\${urls[@]}"; do
+    code="\${last[$url]:-000}"
+    want="$expected"
+    [[ "$url" != "$health_url" ]] || want=200
+    case "$code" in
+      000) why="no answer: haproxy does not listen there (container stopped or restarting? port taken by another process: ss -ltnp)" ;;
+      503) why="503 gateway_misconfigured: the JWT secret file is empty or shorter than 32 bytes" ;;
+      "$want") why="$code, as expected" ;;
+      *) why="$code instead of the expected $want" ;;
+    esac
+    echo "  $url: $why"
+  done
+  echo "Look at: docker logs --tail 100 $container; docker inspect --format '{{json .State.Health}}' $container. Last log lines:"
   docker logs --tail 20 "$container" 2>&1 || true
 } >&2
 exit 1

@@ -254,13 +254,15 @@ describe("the server's log shipper in other configurations", () => {
         expect(dependsOnNames(container(run, "log-shipper"))).toContain("server-logsink-ca");
     });
 
-    it("runs no shipper, and leaves Triton's logging alone, when logSink.enabled is false", async () => {
+    it("runs no shipper, and leaves Triton's and the gateway's logging alone, when logSink.enabled is false", async () => {
         const run = await serverStack({ logSink: { enabled: false } });
-        expect(ofType(run, "docker:index/container:Container").map((c) => c.name)).toEqual(["server-model-server"]);
+        expect(ofType(run, "docker:index/container:Container").map((c) => c.name).sort()).toEqual(["server-gateway", "server-model-server"]);
         expect(ofType(run, "command:remote:Command").filter((c) => c.name.includes("logsink"))).toEqual([]);
-        const triton = container(run, "model-server").inputs;
-        expect((triton.labels as { label: string }[]).map((l) => l.label)).not.toContain(SERVER_COMPONENT_LABEL);
-        expect(triton.logOpts).toEqual({ "max-size": "50m", "max-file": "5" });
+        for (const role of ["model-server", "gateway"]) {
+            const c = container(run, role).inputs;
+            expect((c.labels as { label: string }[]).map((l) => l.label)).not.toContain(SERVER_COMPONENT_LABEL);
+            expect(c.logOpts).toEqual({ "max-size": "50m", "max-file": "5" });
+        }
         expect(run.outputs.serverLogDestination).toBeUndefined();
     });
 });

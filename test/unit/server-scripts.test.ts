@@ -2,11 +2,16 @@
 // commands (free, df, sshd, systemctl, ss, curl) and redirected paths: preflight messages, sshd -t before
 // reload, key files from stdin, the bounded readiness wait, and the firewall in a throw-away network
 // namespace with the real nft.
-import { spawnSync, SpawnSyncReturns } from "child_process";
+import { ChildProcess, spawn, spawnSync, SpawnSyncReturns } from "child_process";
 import * as fs from "fs";
+import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { afterAll, describe, expect, it } from "vitest";
+import { renderHaproxyConfig } from "../../components/gateway/haproxy";
+import { DEFAULT_ROUTES, gatewaySchema, routeSchema } from "../../components/gateway/schema";
+import { serverGateway } from "../../components/gateway/server";
+import { gatewayProbe } from "../../components/server/gateway";
 import { NFT_CHECK_TABLE, NFT_TABLE, renderNftables, renderSshCheckTable } from "../../components/network/nftables";
 import { buildSecurityPolicy } from "../../components/network/rules";
 import { securityGroupSchema } from "../../components/network/schema";
@@ -16,6 +21,7 @@ import {
     firewallScript,
     firewallUnit,
     foldersScript,
+    gatewayReadyScript,
     healthcheckScript,
     installScript,
     logShipperReadyScript,
@@ -42,6 +48,16 @@ const policy = buildSecurityPolicy({
 });
 const firewall = firewallScript({ ruleset: renderNftables(policy), sshCheck: renderSshCheckTable(policy), sshPort: 22, table: NFT_TABLE, checkTable: NFT_CHECK_TABLE });
 
+const JWT = { issuer: "model-service", audience: "collaboration-platform", lifetimeSeconds: 3600 };
+const serverGw = serverGateway({ settings: gatewaySchema.parse({}), jwt: JWT });
+const gatewayReady = gatewayReadyScript({
+    containerName: "triton-gateway",
+    healthUrl: "http://127.0.0.1:8405/healthz",
+    listenerUrls: ["http://127.0.0.1:80", "http://127.0.0.1:18789"],
+    probe: { method: "GET", path: "/v2/health/ready", expectStatus: 401 },
+    timeoutSeconds: 60,
+});
+
 /** Every script the component sends, with the shell it runs under. */
 const scripts: { name: string; text: string; shell: "bash" | "sh" }[] = [
     { name: "preflight", text: preflightScript({ minMemoryMiB: 2048, minDiskGB: 20, requireSudo: true }), shell: "bash" },
@@ -54,6 +70,15 @@ const scripts: { name: string; text: string; shell: "bash" | "sh" }[] = [
     { name: "triton start (in the container)", text: tritonStartScript({ envFile: "/run/secrets/triton/model-server.env", ports: { http: 8000, grpc: 8001, metrics: 8002 }, exitTimeoutSeconds: 30 }), shell: "sh" },
     { name: "container healthcheck", text: `#!/usr/bin/env bash\n${healthcheckScript(8000)}\n`, shell: "bash" },
     { name: "log shipper folders", text: foldersScript([{ path: "/var/lib/triton-platform/logsink", mode: "0700" }, { path: "/etc/triton-platform/logsink", mode: "0700" }]), shell: "bash" },
+    { name: "gateway config file", text: stdinFileScript({ path: "/etc/triton-platform/gateway/haproxy.cfg", mode: "0644", dirMode: "0755" }), shell: "bash" },
+    { name: "gateway JWT secret file", text: stdinFileScript({ path: "/etc/triton-platform/secrets/gateway/jwt-secret", mode: "0400", dirMode: "0700" }), shell: "bash" },
+    { name: "gateway ready", text: gatewayReady, shell: "bash" },
+    {
+        name: "gateway ready (POST probe)",
+        text: gatewayReadyScript({ containerName: "g", healthUrl: "http://127.0.0.1:8405/healthz", listenerUrls: ["http://127.0.0.1:80"], probe: { method: "POST", path: "/hooks/x", expectStatus: 401 }, timeoutSeconds: 5 }),
+        shell: "bash",
+    },
+    { name: "gateway start (in the container)", text: `#!/bin/sh\n${String((serverGw.container.entrypoints as string[])[2])}\n`, shell: "sh" },
     { name: "log shipper config file", text: stdinFileScript({ path: "/etc/triton-platform/logsink/config.yaml", mode: "0644", dirMode: "0700" }), shell: "bash" },
     { name: "log shipper credentials file", text: stdinFileScript({ path: "/etc/triton-platform/logsink/aws-credentials", mode: "0600", dirMode: "0700" }), shell: "bash" },
     {
@@ -489,3 +514,157 @@ describe("firewall script (R3, R6)", () => {
     });
 });
 
+
+describe("gateway readiness: every listener refuses a request without a token, bounded", () => {
+    /** A fake curl answering by URL: `url code` lines in a file; unknown URLs get 000 (no answer). */
+    const fakeCurl = (dir: string, codes: Record<string, string>) => {
+        fs.writeFileSync(path.join(dir, "codes"), Object.entries(codes).map(([u, c]) => `${u} ${c}`).join("\n") + "\n");
+        return `echo "$*" >> ${dir}/calls; url="\${!#}"; code="$(awk -v u="$url" '$1 == u {print $2}' ${dir}/codes)"; printf '%s' "\${code:-000}"; [[ -n "$code" ]]`;
+    };
+    const options = (timeoutSeconds: number) => ({
+        containerName: "triton-gateway",
+        healthUrl: "http://127.0.0.1:8405/healthz",
+        listenerUrls: ["http://127.0.0.1:80", "http://127.0.0.1:18789"],
+        probe: { method: "GET" as const, path: "/v2/health/ready", expectStatus: 401 },
+        timeoutSeconds,
+        intervalSeconds: 0,
+    });
+
+    it("returns once the health endpoint answers and both listeners answer 401", () => {
+        const dir = tmpdir("gw");
+        const codes = { "http://127.0.0.1:8405/healthz": "200", "http://127.0.0.1:80/v2/health/ready": "401", "http://127.0.0.1:18789/v2/health/ready": "401" };
+        const res = run(gatewayReadyScript(options(600)), { FAKE_BIN: fakes({ curl: fakeCurl(dir, codes), sleep: "exit 0" }) });
+        expect(res.stderr).toBe("");
+        expect(res.status).toBe(0);
+        expect(res.stdout).toMatch(/^gateway ready after \d+s \(1 attempts\): triton-gateway answers http:\/\/127\.0\.0\.1:8405\/healthz and refuses requests without a token \(401\) on http:\/\/127\.0\.0\.1:80\/v2\/health\/ready http:\/\/127\.0\.0\.1:18789\/v2\/health\/ready/);
+        // No Authorization header: the request must be refused.
+        expect(fs.readFileSync(path.join(dir, "calls"), "utf8")).not.toMatch(/authorization/i);
+    });
+
+    it("stops at once when a listener answers 2xx without a token (e.g. Triton still published there)", () => {
+        const dir = tmpdir("gw");
+        const codes = { "http://127.0.0.1:8405/healthz": "200", "http://127.0.0.1:80/v2/health/ready": "401", "http://127.0.0.1:18789/v2/health/ready": "200" };
+        const res = run(gatewayReadyScript(options(600)), { FAKE_BIN: fakes({ curl: fakeCurl(dir, codes), sleep: "exit 0", docker: "exit 0" }) });
+        expect(res.status).toBe(1);
+        expect(res.stderr).toContain("http://127.0.0.1:18789/v2/health/ready answered 200 to a request carrying no token, so something other than the gateway triton-gateway answers on this port");
+    });
+
+    it("times out naming each listener's problem (503: the secret; 000: nothing listens) with the gateway's last log lines", () => {
+        const dir = tmpdir("gw");
+        const codes = { "http://127.0.0.1:8405/healthz": "200", "http://127.0.0.1:80/v2/health/ready": "503" };
+        const res = run(gatewayReadyScript(options(0)), { FAKE_BIN: fakes({ curl: fakeCurl(dir, codes), sleep: "exit 0", docker: 'echo "[ALERT] config: parsing error"' }) });
+        expect(res.status).toBe(1);
+        expect(res.stderr).toContain("timed out after 0s waiting for the gateway triton-gateway (1 attempts):");
+        expect(res.stderr).toContain("  http://127.0.0.1:8405/healthz: 200, as expected");
+        expect(res.stderr).toContain("  http://127.0.0.1:80/v2/health/ready: 503 gateway_misconfigured: the JWT secret file is empty or shorter than 32 bytes");
+        expect(res.stderr).toContain("  http://127.0.0.1:18789/v2/health/ready: no answer: haproxy does not listen there");
+        expect(res.stderr).toContain("[ALERT] config: parsing error");
+    });
+
+    it("sends a POST probe with an empty body when the probed route takes POST only", () => {
+        const dir = tmpdir("gw");
+        const codes = { "http://127.0.0.1:8405/healthz": "200", "http://127.0.0.1:80/hooks/gateway-probe": "401" };
+        const script = gatewayReadyScript({ ...options(5), listenerUrls: ["http://127.0.0.1:80"], probe: { method: "POST", path: "/hooks/gateway-probe", expectStatus: 401 } });
+        const res = run(script, { FAKE_BIN: fakes({ curl: fakeCurl(dir, codes), sleep: "exit 0" }) });
+        expect(res.status).toBe(0);
+        expect(fs.readFileSync(path.join(dir, "calls"), "utf8")).toContain("-X POST --data-binary  http://127.0.0.1:80/hooks/gateway-probe");
+    });
+});
+
+describe("the gateway's secret file and start command, with the real haproxy", () => {
+    const SECRET = "GatewaySecretFromStdin0123456789abcdefXYZ";
+    const freePort = () =>
+        new Promise<number>((resolve, reject) => {
+            const srv = net.createServer();
+            srv.once("error", reject);
+            srv.listen(0, "127.0.0.1", () => {
+                const port = (srv.address() as net.AddressInfo).port;
+                srv.close(() => resolve(port));
+            });
+        });
+
+    /**
+     * Writes the secret with the server's stdin file step, a config from the production generator with
+     * loopback listeners on free ports (the server's 80/18789 may be taken here), and runs the gateway's
+     * own start command (container paths pointed at the test folders) until haproxy's probe answers.
+     */
+    async function startGateway(secret: string): Promise<{ proc: ChildProcess; ports: number[]; stats: number; stderr: () => string; secretFile: string }> {
+        const root = tmpdir("gw-real");
+        const secretFile = path.join(root, serverGw.secretFile.path);
+        const write = run(stdinFileScript({ path: serverGw.secretFile.path, mode: "0400", dirMode: "0700" }), { FAKE_BIN: fakes({}), TRITON_FILES_ROOT: root }, secret);
+        expect(write.status).toBe(0);
+        const [a, b, stats] = [await freePort(), await freePort(), await freePort()];
+        const configDir = path.join(root, "etc/triton-platform/gateway");
+        fs.mkdirSync(configDir, { recursive: true });
+        const config = renderHaproxyConfig({
+            settings: gatewaySchema.parse({}),
+            jwt: JWT,
+            listeners: [a, b].map((port) => ({ name: `port-${port}`, address: "127.0.0.1", port })),
+            statsListener: { address: "127.0.0.1", port: stats },
+            upstreams: { triton: { host: "127.0.0.1", port: 9 }, "triton-metrics": { host: "127.0.0.1", port: 9 } },
+        });
+        fs.writeFileSync(path.join(configDir, "haproxy.cfg"), config);
+        const start = String((serverGw.container.entrypoints as string[])[2])
+            .split("/run/secrets/gateway")
+            .join(path.dirname(secretFile))
+            .split("/usr/local/etc/haproxy")
+            .join(configDir);
+        let err = "";
+        const proc = spawn("sh", ["-c", start], { env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" }, stdio: ["ignore", "ignore", "pipe"] });
+        proc.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+        for (let i = 0; i < 100; i++) {
+            if (proc.exitCode !== null) {
+                throw new Error(`haproxy exited (${proc.exitCode}): ${err}`);
+            }
+            const up = await fetch(`http://127.0.0.1:${stats}/healthz`).then(
+                (r) => r.status === 200,
+                () => false,
+            );
+            if (up) {
+                break;
+            }
+            await new Promise((r) => setTimeout(r, 100));
+        }
+        return { proc, ports: [a, b], stats, stderr: () => err, secretFile };
+    }
+
+    const started: ChildProcess[] = [];
+    afterAll(() => {
+        for (const p of started) {
+            if (p.exitCode === null && p.signalCode === null) {
+                p.kill("SIGKILL");
+            }
+        }
+    });
+
+    const readyOptions = (g: { ports: number[]; stats: number }, timeoutSeconds: number) => ({
+        containerName: "triton-gateway",
+        healthUrl: `http://127.0.0.1:${g.stats}/healthz`,
+        listenerUrls: g.ports.map((p) => `http://127.0.0.1:${p}`),
+        probe: gatewayProbe(DEFAULT_ROUTES.map((r) => routeSchema.parse(r))),
+        timeoutSeconds,
+        intervalSeconds: 0,
+    });
+
+    it("haproxy reads the secret from the 0400 file written from stdin, and the readiness check passes on 401", async () => {
+        expect(spawnSync("haproxy", ["-v"]).status).toBe(0);
+        const g = await startGateway(SECRET);
+        started.push(g.proc);
+        expect(fs.statSync(g.secretFile).mode & 0o777).toBe(0o400);
+        expect(fs.readFileSync(g.secretFile, "utf8")).toBe(SECRET);
+        const res = run(gatewayReadyScript(readyOptions(g, 30)), { FAKE_BIN: fakes({ docker: "exit 0" }) });
+        expect(res.stderr).toBe("");
+        expect(res.status).toBe(0);
+        expect(res.stdout).toContain("refuses requests without a token (401)");
+        g.proc.kill("SIGTERM");
+    });
+
+    it("with a short secret haproxy answers 503, and the readiness check says the secret is the problem", async () => {
+        const g = await startGateway("too-short");
+        started.push(g.proc);
+        const res = run(gatewayReadyScript(readyOptions(g, 0)), { FAKE_BIN: fakes({ docker: "exit 0" }) });
+        expect(res.status).toBe(1);
+        expect(res.stderr).toContain(`http://127.0.0.1:${g.ports[0]}/v2/health/ready: 503 gateway_misconfigured: the JWT secret file is empty or shorter than 32 bytes`);
+        g.proc.kill("SIGTERM");
+    });
+});

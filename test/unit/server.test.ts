@@ -1,7 +1,8 @@
 // The LightweightServer component under mocks: the remote steps and their order, key files on stdin
 // (never in a command line), the Docker engine over SSH without the key in any input, the model container
 // (pinned image, 18789 published, key from the mounted file, restart policy, healthcheck, log rotation)
-// and the bounded readiness wait.
+// and the bounded readiness wait. These runs pass no gateway (Triton on 18789 itself); the gateway in
+// front of a loopback-only Triton is test/unit/server-gateway.test.ts.
 import * as pulumi from "@pulumi/pulumi";
 import * as fs from "fs";
 import * as os from "os";
