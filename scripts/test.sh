@@ -25,8 +25,28 @@ npx tsc --noEmit -p tsconfig.json
 log "linting (eslint)"
 npx eslint --max-warnings 0 .
 
+# Runs vitest, then prints one plain closing line ("vitest: N passed, N failed, N skipped") that CI and
+# people can read without parsing vitest's own summary.
+run_vitest() {
+  local report status
+  report="$(mktemp)"
+  log "running vitest $*"
+  set +e
+  npx vitest run "$@" --reporter=default --reporter=json --outputFile.json="$report"
+  status=$?
+  set -e
+  # shellcheck disable=SC2016 # a JavaScript template literal, not a shell expansion
+  node -e '
+    const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    console.log(`vitest: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);
+  ' "$report" || log "no vitest report was written"
+  rm -f "$report"
+  return "$status"
+}
+
 if $unit_only; then
-  exec npx vitest run --project unit
+  run_vitest --project unit
+  exit
 fi
 ensure_pulumi --only cli,kubernetes,random
 projects=(--project unit --project e2e)
@@ -40,5 +60,4 @@ else
   log "provider plugins are not installed and cannot be built offline here; see docs/OFFLINE-TOOLCHAIN.md."
   log "Install them (pulumi plugin install, or scripts/toolchain.sh --only command,docker) and run: npx vitest run --project e2e-server"
 fi
-log "running ${projects[*]}"
-exec npx vitest run "${projects[@]}"
+run_vitest "${projects[@]}"
