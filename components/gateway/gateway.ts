@@ -2,6 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 import { labelValue, recommendedLabels, selectorLabels } from "../common/labels";
+import { hardenedContainer, zonePlacement } from "../common/pod";
 import { ADMIN_KEY_HEADER } from "../model-service/workload";
 import { JWT_SECRET_ENV, JwtPolicy, renderHaproxyConfig } from "./haproxy";
 import { GatewaySettings } from "./schema";
@@ -143,15 +144,6 @@ export interface GatewayPodSpecArgs {
     secretName: pulumi.Input<string>;
 }
 
-const containerSecurity: k8s.types.input.core.v1.SecurityContext = {
-    runAsNonRoot: true,
-    allowPrivilegeEscalation: false,
-    readOnlyRootFilesystem: true,
-    privileged: false,
-    capabilities: { drop: ["ALL"] },
-    seccompProfile: { type: "RuntimeDefault" },
-};
-
 /** The gateway's pod spec, hardened like the model service's. Pure. */
 export function gatewayPodSpec(a: GatewayPodSpecArgs): PodSpec {
     const s = a.settings;
@@ -179,27 +171,7 @@ export function gatewayPodSpec(a: GatewayPodSpecArgs): PodSpec {
             runAsGroup: HAPROXY_UID,
             seccompProfile: { type: "RuntimeDefault" },
         },
-        affinity: {
-            nodeAffinity: {
-                requiredDuringSchedulingIgnoredDuringExecution: {
-                    nodeSelectorTerms: [{ matchExpressions: [{ key: "topology.kubernetes.io/zone", operator: "In", values: a.zones }] }],
-                },
-            },
-        },
-        topologySpreadConstraints: [
-            {
-                maxSkew: 1,
-                topologyKey: "topology.kubernetes.io/zone",
-                whenUnsatisfiable: "DoNotSchedule",
-                labelSelector: { matchLabels: a.selector },
-            },
-            {
-                maxSkew: 1,
-                topologyKey: "kubernetes.io/hostname",
-                whenUnsatisfiable: "ScheduleAnyway",
-                labelSelector: { matchLabels: a.selector },
-            },
-        ],
+        ...zonePlacement(a.zones, a.selector),
         containers: [
             {
                 name: "haproxy",
@@ -217,7 +189,7 @@ export function gatewayPodSpec(a: GatewayPodSpecArgs): PodSpec {
                 livenessProbe: probe(10, 3),
                 lifecycle: { preStop: { exec: { command: ["/bin/sh", "-c", `sleep ${PRE_STOP_SECONDS}`] } } },
                 resources: { requests: { cpu: s.resources.cpuRequest, memory: s.resources.memoryRequest }, limits },
-                securityContext: containerSecurity,
+                securityContext: hardenedContainer,
                 volumeMounts: [{ name: "config", mountPath: CONFIG_DIR, readOnly: true }],
             },
         ],

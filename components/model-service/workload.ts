@@ -2,6 +2,7 @@
 // The ModelService component only wires these to resources; tests call them directly.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
+import { hardenedContainer, zonePlacement } from "../common/pod";
 import { ModelServiceSettings, ProbeSettings, SlotName } from "./schema";
 
 type PodSpec = k8s.types.input.core.v1.PodSpec;
@@ -81,15 +82,6 @@ export function modelSyncScript(modelNames: string[]): string {
     ].join("\n");
 }
 
-const containerSecurity: k8s.types.input.core.v1.SecurityContext = {
-    runAsNonRoot: true,
-    allowPrivilegeEscalation: false,
-    readOnlyRootFilesystem: true,
-    privileged: false,
-    capabilities: { drop: ["ALL"] },
-    seccompProfile: { type: "RuntimeDefault" },
-};
-
 /** Inputs of the pod spec of one slot. */
 export interface PodSpecArgs {
     slot: SlotName;
@@ -140,31 +132,8 @@ export function tritonPodSpec(a: PodSpecArgs): PodSpec {
             fsGroup: 1000,
             seccompProfile: { type: "RuntimeDefault" },
         },
-        affinity: {
-            nodeAffinity: {
-                requiredDuringSchedulingIgnoredDuringExecution: {
-                    nodeSelectorTerms: [
-                        { matchExpressions: [{ key: "topology.kubernetes.io/zone", operator: "In", values: a.zones }] },
-                    ],
-                },
-            },
-        },
-        topologySpreadConstraints: [
-            {
-                // R13: replicas across availability zones; refuse to pile up in one zone.
-                maxSkew: 1,
-                topologyKey: "topology.kubernetes.io/zone",
-                whenUnsatisfiable: "DoNotSchedule",
-                labelSelector: { matchLabels: a.selector },
-            },
-            {
-                // And across nodes, softly: a node loss should not take several replicas at once.
-                maxSkew: 1,
-                topologyKey: "kubernetes.io/hostname",
-                whenUnsatisfiable: "ScheduleAnyway",
-                labelSelector: { matchLabels: a.selector },
-            },
-        ],
+        // R13: replicas across availability zones, and across nodes softly.
+        ...zonePlacement(a.zones, a.selector),
         nodeSelector: gpu ? s.gpu.nodeSelector : undefined,
         tolerations: gpu ? s.gpu.tolerations : undefined,
         initContainers: [
@@ -181,7 +150,7 @@ export function tritonPodSpec(a: PodSpecArgs): PodSpec {
                     ...credentialEnv,
                 ],
                 resources: { requests: { cpu: "250m", memory: "256Mi" }, limits: { memory: "512Mi" } },
-                securityContext: containerSecurity,
+                securityContext: hardenedContainer,
                 volumeMounts: [
                     { name: "models", mountPath: PATHS.models },
                     { name: "model-config", mountPath: PATHS.modelConfig, readOnly: true },
@@ -212,7 +181,7 @@ export function tritonPodSpec(a: PodSpecArgs): PodSpec {
                     requests: { cpu: s.resources.cpuRequest, memory: s.resources.memoryRequest },
                     limits,
                 },
-                securityContext: containerSecurity,
+                securityContext: hardenedContainer,
                 volumeMounts: [
                     { name: "models", mountPath: PATHS.models, readOnly: true },
                     { name: "shm", mountPath: PATHS.shm },
