@@ -2,22 +2,16 @@
 // Keys component's JWT secret, for the dev and prod definitions.
 import { describe, expect, it } from "vitest";
 import { gatewaySchema } from "../../components/gateway";
-import { parseDefinition, StackDefinition } from "../../stack/definition";
+import { StackDefinition } from "../../stack/definition";
+import { definitionFrom, stackFileRaw } from "../support/definitions";
 import { deployPlatform } from "../../stack/program";
-import { one, ofType, PROJECT, runMocked, stackFileConfig } from "../support/harness";
+import { one, ofType, runMocked } from "../support/harness";
 
 /** A stack's definition with a `gateway` key (parsed here until stack/definition.ts composes it). */
 function definitionOf(stack: string, gateway: Record<string, unknown> = {}): StackDefinition {
-    const raw: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(stackFileConfig(stack))) {
-        raw[k.slice(PROJECT.length + 1)] = /^[[{]/.test(v) ? JSON.parse(v) : v;
-    }
+    const raw = stackFileRaw(stack);
     delete raw.gateway;
-    const parsed = parseDefinition(raw, { project: PROJECT, stack });
-    if (!parsed.ok) {
-        throw new Error(JSON.stringify(parsed.issues));
-    }
-    return { ...parsed.definition, gateway: gatewaySchema.parse(gateway) } as StackDefinition;
+    return { ...definitionFrom(raw, stack), gateway: gatewaySchema.parse(gateway) };
 }
 
 describe("the gateway in the platform program", () => {

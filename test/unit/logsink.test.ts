@@ -24,17 +24,12 @@ import {
 } from "../../components/logsink";
 import { buildSecurityPolicy, renderNetworkPolicies, securityPolicyInput } from "../../components/network";
 import { parseDefinition, StackDefinition } from "../../stack/definition";
+import { definitionFrom } from "../support/definitions";
 import { deployPlatform } from "../../stack/program";
 import { ofType, one, PROJECT, Registered, RunResult, runMocked } from "../support/harness";
 import { clusterProvider } from "../../components/cluster/provider";
 
-function definition(raw: Record<string, unknown> = {}): StackDefinition {
-    const parsed = parseDefinition(raw, { project: PROJECT, stack: "test" });
-    if (!parsed.ok) {
-        throw new Error(parsed.issues.map((i) => `${i.key}: ${i.message}`).join("\n"));
-    }
-    return parsed.definition;
-}
+const definition = (raw: Record<string, unknown> = {}): StackDefinition => definitionFrom(raw);
 
 const INSTANCE = `${PROJECT}-test`;
 const identity = { stack: "test", instance: INSTANCE };

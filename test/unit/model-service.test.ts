@@ -2,22 +2,13 @@ import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
 import { clusterProvider } from "../../components/cluster/provider";
 import { modelConfigPbtxt, ModelService, tritonCommand, tritonPodSpec } from "../../components/model-service";
-import { parseDefinition, StackDefinition } from "../../stack/definition";
-import { ofType, one, PROJECT, Registered, RunResult, runMocked, stackFileConfig } from "../support/harness";
+import { StackDefinition } from "../../stack/definition";
+import { stackDefinition } from "../support/definitions";
+import { ofType, one, Registered, RunResult, runMocked } from "../support/harness";
 
 const ADMIN_KEY = "admin-key-value-that-must-stay-secret-0123456789";
 
-function definitionOf(stack: string, override: Record<string, unknown> = {}): StackDefinition {
-    const raw: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(stackFileConfig(stack))) {
-        raw[k.slice(PROJECT.length + 1)] = /^[[{]/.test(v) ? JSON.parse(v) : v;
-    }
-    const parsed = parseDefinition({ ...raw, ...override }, { project: PROJECT, stack });
-    if (!parsed.ok) {
-        throw new Error(JSON.stringify(parsed.issues));
-    }
-    return parsed.definition;
-}
+const definitionOf = stackDefinition;
 
 function modelServiceProgram(def: StackDefinition) {
     return () => {

@@ -21,18 +21,13 @@ import {
     scrapeConfig,
     scrapeTargets,
 } from "../../components/observability";
-import { parseDefinition, StackDefinition } from "../../stack/definition";
+import { StackDefinition } from "../../stack/definition";
+import { definitionFrom } from "../support/definitions";
 import { deployPlatform } from "../../stack/program";
 import { ofType, one, PROJECT, RunResult, runMocked } from "../support/harness";
 import { runPromtool } from "../support/promtool";
 
-function definition(raw: Record<string, unknown> = {}): StackDefinition {
-    const parsed = parseDefinition(raw, { project: PROJECT, stack: "test" });
-    if (!parsed.ok) {
-        throw new Error(parsed.issues.map((i) => `${i.key}: ${i.message}`).join("\n"));
-    }
-    return parsed.definition;
-}
+const definition = (raw: Record<string, unknown> = {}): StackDefinition => definitionFrom(raw);
 const INSTANCE = `${PROJECT}-test`;
 const shipper = { namespaceName: "triton-logging", podSelector: { "app.kubernetes.io/name": "log-shipper" }, metricsPortName: "metrics" };
 
