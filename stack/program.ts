@@ -21,10 +21,15 @@ export type PlatformOutputs = Record<string, pulumi.Input<unknown>>;
 export function deployPlatform(def: StackDefinition, secrets: StackSecrets): PlatformOutputs {
     const instance = `${def.project}-${def.stack}`;
     const outputs: PlatformOutputs = { environment: def.environment };
+    // Static object-store keys when both secrets are set; otherwise workload identity (Kubernetes) or none.
+    const staticKeys =
+        secrets.objectStorageAccessKeyId && secrets.objectStorageSecretAccessKey
+            ? { accessKeyId: secrets.objectStorageAccessKeyId, secretAccessKey: secrets.objectStorageSecretAccessKey }
+            : undefined;
 
     // --- keys (components/keys) ---
-    // The security group (components/network) is validated here, before the first resource, so a bad rule
-    // fails the run with its config key and nothing declared; the cluster and server blocks render it.
+    // One rule set (components/network), already checked with the definition; the cluster and server
+    // blocks render it as NetworkPolicies and nftables.
     const securityPolicy = buildSecurityPolicy(securityPolicyInput(def));
     // Generated keys (R5, R10, R11), all secret Outputs; each consumer writes its own Secret or file.
     const keys = new Keys("keys", { settings: def.keys });
@@ -66,10 +71,7 @@ export function deployPlatform(def: StackDefinition, secrets: StackSecrets): Pla
                 models: def.models,
                 settings: def.modelService,
                 objectStorage: def.objectStorage,
-                objectStorageCredentials:
-                    secrets.objectStorageAccessKeyId && secrets.objectStorageSecretAccessKey
-                        ? { accessKeyId: secrets.objectStorageAccessKeyId, secretAccessKey: secrets.objectStorageSecretAccessKey }
-                        : undefined,
+                objectStorageCredentials: staticKeys,
                 // From the keys block above: Triton's restricted-API key (secret).
                 adminKey: keys.tritonAdminKey,
                 keyRotationId: keys.rotationId,
@@ -195,10 +197,7 @@ export function deployPlatform(def: StackDefinition, secrets: StackSecrets): Pla
             logSink: def.logSink.enabled
                 ? {
                       definition: def,
-                      credentials:
-                          secrets.objectStorageAccessKeyId && secrets.objectStorageSecretAccessKey
-                              ? { accessKeyId: secrets.objectStorageAccessKeyId, secretAccessKey: secrets.objectStorageSecretAccessKey }
-                              : undefined,
+                      credentials: staticKeys,
                   }
                 : undefined,
         });
@@ -210,6 +209,5 @@ export function deployPlatform(def: StackDefinition, secrets: StackSecrets): Pla
     }
     // --- end lightweight server ---
 
-    void secrets;
     return outputs;
 }
