@@ -1,0 +1,298 @@
+// The real-engine measurements: `pulumi preview` of the dev stack, of an empty program (the floor) and
+// with the policy pack; `pulumi up` from empty and without changes. Every run happens in throwaway
+// copies of the project made by the e2e support (test/e2e/support/project.ts), with a temporary file
+// backend, never in the repository itself.
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as yaml from "js-yaml";
+import * as path from "path";
+import { cli, makeSandbox, REPO_ROOT, repoStackFile, Sandbox } from "../test/e2e/support/project";
+import { useCompiledFloor, useCompiledProgram } from "./compile";
+import { stats, Stats, timed } from "./measure";
+import { hookedProcesses, ProfileSummary, summarizeCpuProfiles } from "./profile";
+
+/**
+ * The floor's program: declares nothing, but loads the SDK as every Pulumi program does, so the ratio
+ * against it measures what this project adds to a preview rather than what Pulumi itself costs.
+ */
+const FLOOR_PROGRAM = `// The benchmark's floor: a Pulumi program with no resources (bench/engine.ts).
+import "@pulumi/pulumi";
+`;
+
+/** The projects the engine runs. */
+export interface Sandboxes {
+    /** The project itself with the repository's dev stack file. */
+    dev: Sandbox;
+    /** An empty program with the project's Pulumi.yaml runtime block, package.json, tsconfig.json and node_modules. */
+    floor: Sandbox;
+    /** What-if: the project running its precompiled JavaScript (bench/compile.ts). */
+    devJs?: Sandbox;
+    /** What-if: the floor in JavaScript. */
+    floorJs?: Sandbox;
+    cleanup(): void;
+}
+
+function run(sandbox: Sandbox, args: string[], env: Record<string, string> = {}): { stdout: string; stderr: string } {
+    const r = cli(sandbox, args, env);
+    if (r.code !== 0) {
+        const tail = (s: string) => s.split("\n").slice(-30).join("\n");
+        throw new Error(`pulumi ${args.join(" ")} failed in ${sandbox.dir} (exit ${r.code}):\n${tail(r.stdout)}\n${tail(r.stderr)}`);
+    }
+    return r;
+}
+
+function initStack(sandbox: Sandbox): void {
+    run(sandbox, ["stack", "init", "dev", "--secrets-provider", "passphrase", "--non-interactive"]);
+}
+
+/**
+ * Copies a tsconfig file the runtime block names (`runtime.options.tsconfig`) when the sandbox lacks it:
+ * makeSandbox copies tsconfig.json only.
+ */
+function copyRuntimeFiles(sandbox: Sandbox): void {
+    const project = yaml.load(fs.readFileSync(path.join(REPO_ROOT, "Pulumi.yaml"), "utf8")) as { runtime?: { options?: { tsconfig?: string } } };
+    const tsconfig = project.runtime?.options?.tsconfig;
+    if (tsconfig && !fs.existsSync(path.join(sandbox.dir, tsconfig))) {
+        fs.cpSync(path.join(REPO_ROOT, tsconfig), path.join(sandbox.dir, tsconfig));
+    }
+}
+
+function makeDev(): Sandbox {
+    // A salt in the repository's file (left by a local `npm run up`) belongs to another passphrase.
+    const dev = makeSandbox({ dev: repoStackFile("dev", (t) => t.replace(/^encryptionsalt:.*$/m, "")) });
+    copyRuntimeFiles(dev);
+    return dev;
+}
+
+function makeFloor(): Sandbox {
+    const floor = makeSandbox({ dev: "config: {}\n" });
+    for (const folder of ["stack", "components", "policies"]) {
+        fs.rmSync(path.join(floor.dir, folder), { recursive: true, force: true });
+    }
+    // Same runtime block (TypeScript, and any option the project adds later), nothing else.
+    const project = yaml.load(fs.readFileSync(path.join(REPO_ROOT, "Pulumi.yaml"), "utf8")) as { runtime: unknown };
+    fs.writeFileSync(
+        path.join(floor.dir, "Pulumi.yaml"),
+        yaml.dump({ name: "triton-platform-floor", description: "Empty program: the benchmark's floor", runtime: project.runtime }),
+    );
+    fs.writeFileSync(path.join(floor.dir, "index.ts"), FLOOR_PROGRAM);
+    copyRuntimeFiles(floor);
+    return floor;
+}
+
+/**
+ * Makes the dev project's and the floor's sandboxes, each with an initialised `dev` stack; with
+ * `compiled` (a folder bench/compile.ts filled), also their precompiled twins.
+ */
+export function makeSandboxes(options: { compiled?: string } = {}): Sandboxes {
+    const made: Sandbox[] = [];
+    const cleanup = () => made.forEach((s) => s.cleanup());
+    const make = (f: () => Sandbox, prepare: (s: Sandbox) => void = () => undefined) => {
+        const s = f();
+        made.push(s);
+        prepare(s);
+        initStack(s);
+        return s;
+    };
+    try {
+        const dev = make(makeDev);
+        const floor = make(makeFloor);
+        const compiled = options.compiled;
+        const devJs = compiled ? make(makeDev, (s) => useCompiledProgram(s, compiled)) : undefined;
+        const floorJs = compiled ? make(makeFloor, useCompiledFloor) : undefined;
+        return { dev, floor, devJs, floorJs, cleanup };
+    } catch (e) {
+        cleanup();
+        throw e;
+    }
+}
+
+/** What the engine reported about itself. */
+export interface EngineInfo {
+    cli: string;
+    /** The executable `pulumi` resolves to in the sandboxes' environment. */
+    path: string;
+    plugins: string[];
+}
+
+/** Versions the engine reports: CLI and installed plugins. */
+export function engineVersions(sandbox: Sandbox): EngineInfo {
+    let where = "";
+    try {
+        where = execFileSync("bash", ["-c", "command -v pulumi"], { env: { ...process.env, ...sandbox.env }, encoding: "utf8" }).trim();
+    } catch {
+        where = "(not found)";
+    }
+    const version = cli(sandbox, ["version"]);
+    const plugins = cli(sandbox, ["plugin", "ls", "--json"]);
+    let list: string[] = [];
+    try {
+        list = (JSON.parse(plugins.stdout) as { name: string; kind: string; version: string }[]).map((p) => `${p.kind} ${p.name} ${p.version}`);
+    } catch {
+        list = [`(pulumi plugin ls failed: ${plugins.stderr.trim().split("\n")[0] ?? ""})`];
+    }
+    return { cli: version.stdout.trim() || `(pulumi version failed: ${version.stderr.trim()})`, path: where, plugins: list.sort() };
+}
+
+/** One kind of preview the benchmark repeats. */
+export interface PreviewVariant {
+    key: string;
+    label: string;
+    sandbox: Sandbox;
+    args: string[];
+    env: Record<string, string>;
+    /** Checks the output is what the variant claims to measure (the pack really ran, resources planned). */
+    check: (stdout: string) => string | undefined;
+}
+
+/** Figures of one variant over the runs. */
+export interface PreviewFigures {
+    key: string;
+    label: string;
+    command: string;
+    wall: Stats;
+    cpu: Stats;
+    wallMs: number[];
+    cpuMs: number[];
+}
+
+const PREVIEW = ["preview", "--stack", "dev", "--non-interactive"];
+const plans = (stdout: string) => (/\+ \d+ to create/.test(stdout) ? undefined : "the preview planned no resource");
+const packRan = (stdout: string) => (/Policies:[\s\S]*triton-platform@/.test(stdout) ? plans(stdout) : "the policy pack did not report");
+const TRANSPILE_ONLY = { PULUMI_NODEJS_TRANSPILE_ONLY: "true" };
+/** Key suffixes of the what-if variants (`devTranspileOnly`, `floorPrecompiled`, ...). */
+export const TRANSPILE_ONLY_SUFFIX = "TranspileOnly";
+export const PRECOMPILED_SUFFIX = "Precompiled";
+
+/**
+ * The previews: the three the issue asks for; with `whatIf`, the same with the program's type-check
+ * turned off and, when the sandboxes have them, with program and pack precompiled to JavaScript.
+ */
+export function previewVariants(s: Sandboxes, whatIf: boolean): PreviewVariant[] {
+    const base = (floor: Sandbox, dev: Sandbox): PreviewVariant[] => [
+        { key: "floor", label: "empty program (floor)", sandbox: floor, args: PREVIEW, env: {}, check: () => undefined },
+        { key: "dev", label: "dev stack", sandbox: dev, args: PREVIEW, env: {}, check: plans },
+        { key: "devPolicy", label: "dev stack + policy pack", sandbox: dev, args: [...PREVIEW, "--policy-pack", "policies"], env: {}, check: packRan },
+    ];
+    const variants = base(s.floor, s.dev);
+    if (!whatIf) {
+        return variants;
+    }
+    variants.push(
+        ...base(s.floor, s.dev).map((v) => ({
+            ...v,
+            key: `${v.key}${TRANSPILE_ONLY_SUFFIX}`,
+            label: `${v.label}, what-if: PULUMI_NODEJS_TRANSPILE_ONLY=true`,
+            env: TRANSPILE_ONLY,
+        })),
+    );
+    if (s.floorJs && s.devJs) {
+        variants.push(
+            ...base(s.floorJs, s.devJs).map((v) => ({ ...v, key: `${v.key}${PRECOMPILED_SUFFIX}`, label: `${v.label}, what-if: precompiled JavaScript` })),
+        );
+    }
+    return variants;
+}
+
+/**
+ * Runs every variant `runs` times, interleaved (one of each per round, the order rotating) so a change
+ * in the machine's load touches all variants alike. One untimed warm-up round fills the caches first.
+ */
+export function measurePreviews(variants: PreviewVariant[], runs: number, log: (m: string) => void): PreviewFigures[] {
+    const wall = new Map<string, number[]>(variants.map((v) => [v.key, []]));
+    const cpu = new Map<string, number[]>(variants.map((v) => [v.key, []]));
+    for (let round = -1; round < runs; round++) {
+        const order = variants.map((_, i) => variants[(i + Math.max(round, 0)) % variants.length]);
+        for (const v of order) {
+            const t = timed(() => run(v.sandbox, v.args, v.env));
+            const problem = v.check(t.result.stdout);
+            if (problem) {
+                throw new Error(`${v.label}: ${problem}:\n${t.result.stdout.slice(-2000)}`);
+            }
+            if (round >= 0) {
+                wall.get(v.key)!.push(t.wallMs);
+                cpu.get(v.key)!.push(t.cpuMs);
+            }
+            log(`  ${round < 0 ? "warm-up" : `run ${round + 1}/${runs}`}: ${v.label}: ${(t.wallMs / 1000).toFixed(1)} s`);
+        }
+    }
+    return variants.map((v) => ({
+        key: v.key,
+        label: v.label,
+        command: `pulumi ${v.args.join(" ")}`,
+        wall: stats(wall.get(v.key)!),
+        cpu: stats(cpu.get(v.key)!),
+        wallMs: wall.get(v.key)!,
+        cpuMs: cpu.get(v.key)!,
+    }));
+}
+
+/** Figures of `pulumi up`. */
+export interface UpFigures {
+    fromEmpty: Stats;
+    noChange: Stats;
+    fromEmptyCpu: Stats;
+    noChangeCpu: Stats;
+    /** Resources the first `up` created. */
+    created: number;
+}
+
+/** The `Resources:` block of an update's output: operation -> count. */
+export function resourceSummary(stdout: string): Record<string, number> {
+    const block = /Resources:\n((?:[ \t]+.+\n?)+)/.exec(stdout)?.[1] ?? "";
+    const out: Record<string, number> = {};
+    for (const m of block.matchAll(/^\s*[+~\-]*\s*(\d+) ([a-z-]+)/gm)) {
+        out[m[2]] = Number(m[1]);
+    }
+    return out;
+}
+
+/**
+ * `pulumi up` of the dev stack as `npm run up` runs it (--skip-preview), from an empty stack, then again
+ * with nothing to change; `destroy` (untimed) empties the stack before the next round.
+ */
+export function measureUps(s: Sandboxes, runs: number, log: (m: string) => void): UpFigures {
+    const up = ["up", "--stack", "dev", "--yes", "--non-interactive", "--skip-preview"];
+    const fromEmpty: number[] = [];
+    const noChange: number[] = [];
+    const fromEmptyCpu: number[] = [];
+    const noChangeCpu: number[] = [];
+    let created = 0;
+    for (let round = 0; round < runs; round++) {
+        const first = timed(() => run(s.dev, up));
+        const made = resourceSummary(first.result.stdout);
+        created = made.created ?? 0;
+        if (!created) {
+            throw new Error(`up from empty created nothing:\n${first.result.stdout.slice(-2000)}`);
+        }
+        const second = timed(() => run(s.dev, up));
+        const changes = Object.entries(resourceSummary(second.result.stdout)).filter(([op]) => op !== "unchanged");
+        if (changes.length > 0) {
+            throw new Error(`the second up was not a no-op (${JSON.stringify(changes)}):\n${second.result.stdout.slice(-2000)}`);
+        }
+        run(s.dev, ["destroy", "--stack", "dev", "--yes", "--non-interactive", "--skip-preview"]);
+        fromEmpty.push(first.wallMs);
+        noChange.push(second.wallMs);
+        fromEmptyCpu.push(first.cpuMs);
+        noChangeCpu.push(second.cpuMs);
+        log(`  run ${round + 1}/${runs}: up from empty ${(first.wallMs / 1000).toFixed(1)} s (${created} created), no-change up ${(second.wallMs / 1000).toFixed(1)} s`);
+    }
+    return { fromEmpty: stats(fromEmpty), noChange: stats(noChange), fromEmptyCpu: stats(fromEmptyCpu), noChangeCpu: stats(noChangeCpu), created };
+}
+
+/**
+ * One preview with every Node.js process profiled (bench/cpu-profile-hook.js through NODE_OPTIONS):
+ * the program and, with --policy-pack, the pack. Returns one summary per process worth reporting.
+ */
+export function profilePreview(variant: PreviewVariant, dir: string): { wallMs: number; processes: ProfileSummary[] } {
+    fs.rmSync(dir, { recursive: true, force: true });
+    const t = timed(() =>
+        run(variant.sandbox, variant.args, {
+            ...variant.env,
+            NODE_OPTIONS: `--require ${path.join(__dirname, "cpu-profile-hook.js")}`,
+            BENCH_CPU_PROFILE_DIR: dir,
+        }),
+    );
+    const processes = hookedProcesses(dir).map((p) => summarizeCpuProfiles(p.files, { label: p.label, projectRoot: variant.sandbox.dir }));
+    return { wallMs: t.wallMs, processes };
+}

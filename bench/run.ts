@@ -1,0 +1,328 @@
+// `npm run bench`: measures the cost of a preview (against an empty program, with and without the policy
+// pack), of program evaluation as the model count grows, of `up`, and of the unit suite, in one run; then
+// writes docs/BENCHMARKS.md. See bench/README.md for the options and what each figure means.
+import { execFileSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { REPO_ROOT } from "../test/e2e/support/project";
+import { compileProject } from "./compile";
+import {
+    engineVersions,
+    makeSandboxes,
+    measurePreviews,
+    measureUps,
+    PreviewVariant,
+    profilePreview,
+    previewVariants,
+    PRECOMPILED_SUFFIX,
+    Sandboxes,
+    TRANSPILE_ONLY_SUFFIX,
+} from "./engine";
+import { measureEvaluation, profileEvaluation } from "./evaluation";
+import { machine } from "./measure";
+import { renderReport, Results, targets } from "./report";
+import { measureUnitSuite } from "./unit";
+
+const SECTIONS = ["eval", "preview", "up", "unit"] as const;
+type Section = (typeof SECTIONS)[number];
+
+interface Options {
+    runs: number;
+    upRuns: number;
+    unitRuns: number;
+    sizes: number[];
+    sections: Section[];
+    whatIf: boolean;
+    profile: boolean;
+    strict: boolean;
+    out: string;
+    /** Re-render the report from a results.json of an earlier run instead of measuring. */
+    from?: string;
+}
+
+const USAGE = `usage: npm run bench -- [options]
+  --runs N         runs per preview variant and per evaluation size (default 5)
+  --up-runs N      rounds of up-from-empty + no-change up (default 3)
+  --unit-runs N    runs of the unit suite (default 3)
+  --sizes A,B,C    model counts of the evaluation (default 1,5,50)
+  --only LIST      sections to run, of ${SECTIONS.join(",")} (default all; the report covers what ran)
+  --no-what-if     skip the previews with type-checking off
+  --no-profile     skip profiling the missed targets
+  --strict         exit 1 when a target is missed
+  --out FILE       report path (default docs/BENCHMARKS.md)
+  --from FILE      measure nothing: render the report again from an earlier run's results.json
+                   (after editing bench/findings.md)`;
+
+export function parseArgs(argv: string[]): Options {
+    const o: Options = {
+        runs: 5,
+        upRuns: 3,
+        unitRuns: 3,
+        sizes: [1, 5, 50],
+        sections: [...SECTIONS],
+        whatIf: true,
+        profile: true,
+        strict: false,
+        out: path.join(REPO_ROOT, "docs/BENCHMARKS.md"),
+    };
+    const count = (flag: string, v: string | undefined) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1) {
+            throw new Error(`${flag} needs a positive integer, got ${v}\n${USAGE}`);
+        }
+        return n;
+    };
+    for (let i = 0; i < argv.length; i++) {
+        const a = argv[i];
+        const [flag, inline] = a.includes("=") ? [a.slice(0, a.indexOf("=")), a.slice(a.indexOf("=") + 1)] : [a, undefined];
+        const value = () => inline ?? argv[++i];
+        switch (flag) {
+            case "--runs":
+                o.runs = count(flag, value());
+                break;
+            case "--up-runs":
+                o.upRuns = count(flag, value());
+                break;
+            case "--unit-runs":
+                o.unitRuns = count(flag, value());
+                break;
+            case "--sizes":
+                o.sizes = value()
+                    .split(",")
+                    .map((s) => count(flag, s));
+                break;
+            case "--only": {
+                const list = value().split(",");
+                const bad = list.filter((s) => !(SECTIONS as readonly string[]).includes(s));
+                if (bad.length > 0) {
+                    throw new Error(`unknown section(s) ${bad.join(", ")}\n${USAGE}`);
+                }
+                o.sections = list as Section[];
+                break;
+            }
+            case "--no-what-if":
+                o.whatIf = false;
+                break;
+            case "--no-profile":
+                o.profile = false;
+                break;
+            case "--strict":
+                o.strict = true;
+                break;
+            case "--out":
+                o.out = path.resolve(value());
+                break;
+            case "--from":
+                o.from = path.resolve(value());
+                break;
+            case "--help":
+            case "-h":
+                process.stdout.write(USAGE + "\n");
+                process.exit(0);
+                break;
+            default:
+                throw new Error(`unknown option ${a}\n${USAGE}`);
+        }
+    }
+    return o;
+}
+
+function log(message: string): void {
+    process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
+}
+
+function packageVersions(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const name of ["@pulumi/pulumi", "@pulumi/kubernetes", "@pulumi/random", "@pulumi/policy", "typescript", "ts-node", "vitest", "zod"]) {
+        try {
+            out[name] = (JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "node_modules", name, "package.json"), "utf8")) as { version: string }).version;
+        } catch {
+            out[name] = "not installed";
+        }
+    }
+    return out;
+}
+
+function gitState(): Results["git"] {
+    const git = (args: string[]) => execFileSync("git", args, { cwd: REPO_ROOT, encoding: "utf8" }).trim();
+    try {
+        return { commit: git(["rev-parse", "--short", "HEAD"]), modifiedFiles: git(["status", "--porcelain"]).split("\n").filter(Boolean).length };
+    } catch {
+        return { commit: "unknown", modifiedFiles: 0 };
+    }
+}
+
+/**
+ * npm and npx put node_modules/.bin first on PATH, where the `pulumi` npm package's launcher lives: a
+ * Node.js script that starts the CLI, adding a Node.js start-up to every CLI call and making the figures
+ * depend on how the bench was started. Drop those folders so scripts/toolchain.sh decides the CLI.
+ */
+function withoutNpmBins(pathValue: string): string {
+    return pathValue
+        .split(path.delimiter)
+        .filter((d) => !d.endsWith(`${path.sep}node_modules${path.sep}.bin`))
+        .join(path.delimiter);
+}
+
+function writeReport(results: Results, out: string): void {
+    const findingsFile = path.join(__dirname, "findings.md");
+    const findings = fs.existsSync(findingsFile) ? fs.readFileSync(findingsFile, "utf8") : "";
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    fs.writeFileSync(out, renderReport(results, findings));
+    for (const t of targets(results)) {
+        log(`target ${t.id} ${t.verdict}: ${t.what}: ${t.figure} (${t.limit})`);
+    }
+    log(`wrote ${path.relative(process.cwd(), out)}`);
+}
+
+async function main(): Promise<void> {
+    const o = parseArgs(process.argv.slice(2));
+    if (o.from) {
+        writeReport(JSON.parse(fs.readFileSync(o.from, "utf8")) as Results, o.out);
+        return;
+    }
+    process.env.PATH = withoutNpmBins(process.env.PATH ?? "");
+    const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+    const scratch = path.join(__dirname, "results", stamp);
+    fs.mkdirSync(scratch, { recursive: true });
+    const results: Results = {
+        startedAt: new Date().toISOString(),
+        finishedAt: "",
+        options: { runs: o.runs, upRuns: o.upRuns, unitRuns: o.unitRuns, sizes: o.sizes, whatIf: o.whatIf, sections: o.sections },
+        machine: machine(),
+        loadEnd: [],
+        packages: packageVersions(),
+        git: gitState(),
+        profiles: [],
+        errors: [],
+    };
+    log(`load average ${os.loadavg().map((l) => l.toFixed(2)).join(" ")} on ${results.machine.cores} cores; scratch: ${scratch}`);
+    const section = async (name: string, body: () => void | Promise<void>) => {
+        try {
+            await body();
+        } catch (e) {
+            const message = e instanceof Error ? e.message : String(e);
+            log(`${name} failed: ${message}`);
+            results.errors.push({ section: name, message });
+        }
+    };
+    const missed = (id: string) => targets(results).some((t) => t.id === id && t.verdict === "MISS");
+
+    let compiled: string | undefined;
+    if (o.whatIf && (o.sections.includes("eval") || o.sections.includes("preview"))) {
+        await section("precompile (what-if)", () => {
+            log("compiling the project to JavaScript for the precompiled what-if (tsc --noCheck)");
+            compileProject(path.join(scratch, "js"));
+            compiled = path.join(scratch, "js");
+        });
+    }
+
+    if (o.sections.includes("eval")) {
+        await section("evaluation", () => {
+            log(`evaluation under mocks: ${o.sizes.join(", ")} models, ${o.runs} run(s) each`);
+            results.evaluation = measureEvaluation(o.sizes, o.runs, log);
+            const largest = Math.max(...o.sizes);
+            const resources = results.evaluation.find((e) => e.models === largest)!.resources;
+            log(`SDK floor: ${resources} resources (a provider and ConfigMaps) under the same mocks, ${o.runs} run(s)`);
+            results.evaluationSdkFloor = measureEvaluation([{ sdkFloor: resources }], o.runs, log);
+            if (compiled) {
+                log(`what-if: evaluation of ${largest} models and of the SDK floor from precompiled JavaScript, ${o.runs} run(s)`);
+                results.evaluationPrecompiled = measureEvaluation([largest, { sdkFloor: resources }], o.runs, log, compiled);
+            }
+            if (o.profile && (missed("2a") || missed("2b"))) {
+                const largest = Math.max(...o.sizes);
+                log(`profiling the evaluation of ${largest} models`);
+                results.profiles.push({
+                    title: `Evaluation under mocks (targets 2a/2b): ${largest} models`,
+                    note: "CPU profile of parse and deploy only, in the same kind of process as the measured runs.",
+                    processes: [profileEvaluation(largest, path.join(scratch, "profiles"))],
+                });
+            }
+        });
+    }
+
+    let sandboxes: Sandboxes | undefined;
+    try {
+        if (o.sections.includes("preview") || o.sections.includes("up")) {
+            await section("engine setup", () => {
+                log("making the sandboxes (dev project and empty floor) with temporary file backends");
+                sandboxes = makeSandboxes({ compiled: o.sections.includes("preview") ? compiled : undefined });
+                results.engine = engineVersions(sandboxes.dev);
+                log(`pulumi ${results.engine.cli} (${results.engine.path}); plugins: ${results.engine.plugins.join(", ")}`);
+            });
+        }
+        const s = sandboxes;
+        if (s && o.sections.includes("preview")) {
+            await section("previews", () => {
+                const variants = previewVariants(s, o.whatIf);
+                log(`previews: ${variants.length} variants, ${o.runs} run(s) each after a warm-up round`);
+                results.previews = measurePreviews(variants, o.runs, log);
+                const byKey = (k: string) => variants.find((v) => v.key === k) as PreviewVariant;
+                const profiled = (title: string, keys: string[], note: string) => {
+                    const processes = keys.flatMap((k) => {
+                        log(`profiling: ${byKey(k).label}`);
+                        const p = profilePreview(byKey(k), path.join(scratch, "profiles", k));
+                        const whole = `${(p.wallMs / 1000).toFixed(1)} s`;
+                        return p.processes.map((proc) => ({ ...proc, label: `${byKey(k).label} (whole preview ${whole}): ${proc.label}` }));
+                    });
+                    results.profiles.push({ title, note, processes });
+                };
+                if (o.profile && missed("1")) {
+                    profiled(
+                        "Dev preview against the floor (target 1)",
+                        ["floor", "dev", ...(o.whatIf ? [`dev${TRANSPILE_ONLY_SUFFIX}`, `dev${PRECOMPILED_SUFFIX}`] : [])].filter((k) =>
+                            variants.some((v) => v.key === k),
+                        ),
+                        "Every Node.js process of one preview of each, profiled through NODE_OPTIONS (bench/cpu-profile-hook.js). " +
+                            "The rest of a preview's wall time is the engine and the providers (Go), not profiled here.",
+                    );
+                }
+                if (o.profile && missed("3")) {
+                    profiled(
+                        "Policy pack overhead (target 3)",
+                        ["devPolicy", ...(o.whatIf ? [`devPolicy${PRECOMPILED_SUFFIX}`] : [])].filter((k) => variants.some((v) => v.key === k)),
+                        "The program and the policy pack run side by side: the pack's own start-up is what the preview waits for at the end.",
+                    );
+                }
+            });
+        }
+        if (s && o.sections.includes("up")) {
+            await section("up", () => {
+                log(`up: ${o.upRuns} round(s) of up from empty, no-change up, destroy`);
+                results.up = measureUps(s, o.upRuns, log);
+            });
+        }
+    } finally {
+        sandboxes?.cleanup();
+    }
+
+    if (o.sections.includes("unit")) {
+        await section("unit suite", () => {
+            log(`unit suite: ${o.unitRuns} run(s)`);
+            results.unit = measureUnitSuite(o.unitRuns, scratch, log);
+            if (o.whatIf) {
+                // vitest runs cores - 1 workers by default: one on a 2-core machine.
+                const cores = String(results.machine.cores);
+                for (const extra of [[`--maxWorkers=${cores}`], [`--maxWorkers=${cores}`, "--no-isolate"]]) {
+                    log(`unit suite what-if: ${extra.join(" ")}, ${o.unitRuns} run(s)`);
+                    results.unitWhatIf = [...(results.unitWhatIf ?? []), measureUnitSuite(o.unitRuns, scratch, log, extra)];
+                }
+            }
+        });
+    }
+
+    results.finishedAt = new Date().toISOString();
+    results.loadEnd = os.loadavg();
+    fs.writeFileSync(path.join(scratch, "results.json"), JSON.stringify(results, null, 2));
+    writeReport(results, o.out);
+    log(`raw results in ${path.relative(process.cwd(), scratch)}`);
+    if (results.errors.length > 0 || (o.strict && targets(results).some((t) => t.verdict === "MISS"))) {
+        process.exitCode = 1;
+    }
+}
+
+main().catch((e) => {
+    log(e instanceof Error ? e.message : String(e));
+    process.exit(1);
+});
