@@ -5,6 +5,9 @@ import { defineConfig } from "vitest/config";
 // `npm test` runs them all (e2e-server only when its provider plugins exist; see scripts/test.sh).
 export default defineConfig({
     test: {
+        // vitest's default is cores - 1 workers: one on a 2-core machine, so the files ran one after
+        // another (docs/BENCHMARKS.md, section 5). Two workers keep both cores busy.
+        maxWorkers: 2,
         projects: [
             {
                 test: {

@@ -11,7 +11,7 @@ import * as path from "path";
 export const REPO_ROOT = path.resolve(__dirname, "../../..");
 
 /** Files and folders of the program that a stack run needs. */
-const PROGRAM_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "index.ts", "stack", "components", "policies"];
+const PROGRAM_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "tsconfig.pulumi.json", "index.ts", "stack", "components", "policies"];
 
 /** A throwaway copy of the project with its own backend. */
 export interface Sandbox {
@@ -71,7 +71,9 @@ export function makeSandbox(stackFiles: Record<string, string>): Sandbox {
 
 /** The repository's stack file text, optionally transformed (e.g. to drop a KMS secrets provider). */
 export function repoStackFile(stack: string, edit: (text: string) => string = (t) => t): string {
-    return edit(fs.readFileSync(path.join(REPO_ROOT, `Pulumi.${stack}.yaml`), "utf8"));
+    // A local `npm run up` adds this machine's encryptionsalt; a sandbox has its own passphrase.
+    const text = fs.readFileSync(path.join(REPO_ROOT, `Pulumi.${stack}.yaml`), "utf8").replace(/^encryptionsalt:.*\n?/m, "");
+    return edit(text);
 }
 
 /** Opens (creating if needed) a stack of the sandbox through the Automation API. */
