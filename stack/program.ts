@@ -3,7 +3,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { clusterProvider } from "../components/cluster/provider";
-import { recommendedLabels } from "../components/common/labels";
+import { podSecurityLabels, recommendedLabels } from "../components/common/labels";
 import { Gateway } from "../components/gateway";
 import { Keys } from "../components/keys";
 import { LogSink, loggingNamespaceName } from "../components/logsink";
@@ -48,9 +48,8 @@ export function deployPlatform(def: StackDefinition, secrets: StackSecrets): Pla
                     name: def.namespace,
                     labels: {
                         ...recommendedLabels({ name: "triton", instance, component: "namespace", extra: def.labels }),
-                        // Pod Security Admission: the model service meets the restricted profile.
-                        "pod-security.kubernetes.io/enforce": "restricted",
-                        "pod-security.kubernetes.io/enforce-version": "latest",
+                        // Pod Security Admission: the model service and the gateway meet the restricted profile.
+                        ...podSecurityLabels("restricted"),
                     },
                 },
             },

@@ -56,3 +56,18 @@ export function labelValue(s: string): string {
         .slice(0, 63)
         .replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, "");
 }
+
+/** A Pod Security Admission level. */
+export type PodSecurityLevel = "privileged" | "baseline" | "restricted";
+
+/**
+ * Pod Security Admission labels for a namespace: what it enforces, and (when looser than restricted)
+ * a warning level, so `kubectl apply` shows what would break under the stricter profile.
+ */
+export function podSecurityLabels(enforce: PodSecurityLevel, warn?: PodSecurityLevel): Record<string, string> {
+    return {
+        "pod-security.kubernetes.io/enforce": enforce,
+        "pod-security.kubernetes.io/enforce-version": "latest",
+        ...(warn ? { "pod-security.kubernetes.io/warn": warn, "pod-security.kubernetes.io/warn-version": "latest" } : {}),
+    };
+}

@@ -4,7 +4,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackDefinition } from "../../stack/definition";
 import { quantityValue } from "../../stack/schema-kit";
-import { recommendedLabels, selectorLabels } from "../common/labels";
+import { podSecurityLabels, recommendedLabels, selectorLabels } from "../common/labels";
 import { buildSecurityPolicy, securityPolicyInput } from "../network";
 import {
     bufferVolumeSizeLimit,
@@ -135,10 +135,7 @@ export class LogSink extends pulumi.ComponentResource {
                         ...recommendedLabels({ name: SHIPPER_APP, instance, component: "namespace", extra: def.labels }),
                         // hostPath (/var/log/pods) is allowed only at the privileged level; the pod itself
                         // still meets everything else of baseline and most of restricted.
-                        "pod-security.kubernetes.io/enforce": "privileged",
-                        "pod-security.kubernetes.io/enforce-version": "latest",
-                        "pod-security.kubernetes.io/warn": "baseline",
-                        "pod-security.kubernetes.io/warn-version": "latest",
+                        ...podSecurityLabels("privileged", "baseline"),
                     },
                 },
             },

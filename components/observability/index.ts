@@ -2,7 +2,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackDefinition } from "../../stack/definition";
-import { recommendedLabels, selectorLabels } from "../common/labels";
+import { podSecurityLabels, recommendedLabels, selectorLabels } from "../common/labels";
 import { grafanaDashboard } from "./dashboard";
 import { nodeExporterNetworkPolicies } from "./network-policy";
 import { alertRuleGroups, JOBS, RuleGroup } from "./rules";
@@ -200,10 +200,7 @@ export class Monitoring extends pulumi.ComponentResource {
                     name: monitoringNamespaceName(def.namespace),
                     labels: {
                         ...recommendedLabels({ name: NODE_EXPORTER_APP, instance, component: "namespace", extra: def.labels }),
-                        "pod-security.kubernetes.io/enforce": "privileged",
-                        "pod-security.kubernetes.io/enforce-version": "latest",
-                        "pod-security.kubernetes.io/warn": "baseline",
-                        "pod-security.kubernetes.io/warn-version": "latest",
+                        ...podSecurityLabels("privileged", "baseline"),
                     },
                 },
             },

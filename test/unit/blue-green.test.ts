@@ -46,6 +46,16 @@ for (const stack of ["dev", "prod"]) {
             expect(green.outputs.troubleshooting.rollout).toContain("deploy/triton-green-mock");
         });
 
+        it("puts the model service in its own namespace enforcing the restricted Pod Security profile", () => {
+            const ns = one(blue, "kubernetes:core/v1:Namespace", "namespace").inputs.metadata;
+            expect(ns.name).not.toBe("default");
+            expect(ns.labels).toMatchObject({
+                "pod-security.kubernetes.io/enforce": "restricted",
+                "pod-security.kubernetes.io/enforce-version": "latest",
+            });
+            expect(one(blue, "kubernetes:apps/v1:Deployment", "triton-blue").inputs.metadata.namespace).toBe(ns.name);
+        });
+
         it("rolls the Triton pods when the keys rotate (they read the admin key only at start)", () => {
             const annotations = one(blue, "kubernetes:apps/v1:Deployment", "triton-blue").inputs.spec.template.metadata.annotations;
             expect(annotations["triton-platform/key-rotation"]).toEqual(expect.any(String));
