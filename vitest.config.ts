@@ -12,6 +12,10 @@ export default defineConfig({
             {
                 test: {
                     name: "unit",
+                    // Projects run one group after another: the unit suite's real haproxy and the e2e
+                    // suite's must never share the machine's loopback ports (haproxy binds with
+                    // SO_REUSEPORT, so a clash splits traffic silently instead of failing).
+                    sequence: { groupOrder: 0 },
                     include: ["test/unit/**/*.test.ts", "policies/test/**/*.test.ts"],
                     environment: "node",
                     // Pulumi mocks are process-global state: isolate each file in its own worker.
@@ -22,6 +26,7 @@ export default defineConfig({
             {
                 test: {
                     name: "e2e",
+                    sequence: { groupOrder: 1 },
                     include: ["test/e2e/**/*.test.ts"],
                     exclude: ["test/e2e/server*.test.ts"],
                     environment: "node",
@@ -37,6 +42,7 @@ export default defineConfig({
                 // scripts/test.sh runs it when they are installed and says so loudly when they are not.
                 test: {
                     name: "e2e-server",
+                    sequence: { groupOrder: 2 },
                     include: ["test/e2e/server*.test.ts"],
                     environment: "node",
                     pool: "forks",
