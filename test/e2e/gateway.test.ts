@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildSignedEnvelope, envelopeRequest, verifyEnvelope } from "../../components/envelope";
 import { gatewaySchema, kubernetesGatewayConfig, renderHaproxyConfig, serverGateway } from "../../components/gateway";
 import { buildClaims, keysSchema, mintToken } from "../../components/keys";
+import { freePort } from "../support/ports";
 
 // Deliberately full of characters that break haproxy's config parser if the secret were written into
 // (or expanded into) the file: the gateway must read it as data.
@@ -37,16 +38,6 @@ interface Seen {
     body: string;
 }
 
-function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const srv = net.createServer();
-        srv.once("error", reject);
-        srv.listen(0, "127.0.0.1", () => {
-            const port = (srv.address() as net.AddressInfo).port;
-            srv.close(() => resolve(port));
-        });
-    });
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

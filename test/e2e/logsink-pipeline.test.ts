@@ -7,13 +7,13 @@ import { ChildProcess, execFileSync, spawn } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as http from "http";
-import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import * as zlib from "zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { kubernetesShipperConfig, renderConfig, SERVER_COMPONENT_LABEL, serverShipperConfig } from "../../components/logsink";
 import { parseDefinition, StackDefinition } from "../../stack/definition";
+import { freePort } from "../support/ports";
 
 const ROOT = path.resolve(__dirname, "../..");
 const PROJECT = "triton-platform";
@@ -30,16 +30,6 @@ type Yaml = Record<string, any>;
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "logsink-e2e-"));
 const started: ChildProcess[] = [];
 
-function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const s = net.createServer();
-        s.listen(0, "127.0.0.1", () => {
-            const port = (s.address() as net.AddressInfo).port;
-            s.close(() => resolve(port));
-        });
-        s.on("error", reject);
-    });
-}
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, seconds: number, diagnostics?: () => string): Promise<T> {
     const deadline = Date.now() + seconds * 1000;

@@ -7,7 +7,6 @@ import { ChildProcess, spawn, spawnSync } from "child_process";
 import * as crypto from "crypto";
 import * as fs from "fs";
 import * as http from "http";
-import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import * as zlib from "zlib";
@@ -16,6 +15,7 @@ import { renderConfig, SERVER_COMPONENT_LABEL, serverLogShipper, serverShipperCo
 import { awsCredentialsContent, SHIPPER_CREDENTIALS_FILE, shipperContainerArgs } from "../../components/server/logsink";
 import { stdinFileScript } from "../../components/server/scripts";
 import { parseDefinition, StackDefinition } from "../../stack/definition";
+import { freePort } from "../support/ports";
 
 const BUCKET = "conversation-logs";
 const REGION = "eu-west-1";
@@ -51,16 +51,6 @@ function tool(prefix: string): string {
     return bin;
 }
 
-function freePort(): Promise<number> {
-    return new Promise((resolve, reject) => {
-        const s = net.createServer();
-        s.listen(0, "127.0.0.1", () => {
-            const port = (s.address() as net.AddressInfo).port;
-            s.close(() => resolve(port));
-        });
-        s.on("error", reject);
-    });
-}
 
 function start(name: string, cmd: string, args: string[], env: Record<string, string>): string {
     const log = path.join(work, `${name}.log`);

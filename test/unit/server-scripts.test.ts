@@ -4,7 +4,6 @@
 // namespace with the real nft.
 import { ChildProcess, spawn, spawnSync, SpawnSyncReturns } from "child_process";
 import * as fs from "fs";
-import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -33,6 +32,7 @@ import {
     waitReadyScript,
 } from "../../components/server/scripts";
 import { requireNetns } from "../support/netns";
+import { freePort } from "../support/ports";
 
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "server-scripts-"));
 afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
@@ -573,15 +573,6 @@ describe("gateway readiness: every listener refuses a request without a token, b
 
 describe("the gateway's secret file and start command, with the real haproxy", () => {
     const SECRET = "GatewaySecretFromStdin0123456789abcdefXYZ";
-    const freePort = () =>
-        new Promise<number>((resolve, reject) => {
-            const srv = net.createServer();
-            srv.once("error", reject);
-            srv.listen(0, "127.0.0.1", () => {
-                const port = (srv.address() as net.AddressInfo).port;
-                srv.close(() => resolve(port));
-            });
-        });
 
     /**
      * Writes the secret with the server's stdin file step, a config from the production generator with
