@@ -96,6 +96,21 @@ export interface ResourceContext<C> {
     report(problem: string, fix: string): void;
 }
 
+/** What the pack, the docs table and the PR report show of a policy: the same for both kinds. */
+function policyMetadata<C>(spec: CommonSpec<C>) {
+    return {
+        name: spec.name,
+        description: spec.description,
+        enforcementLevel: spec.enforcementLevel,
+        remediationSteps: spec.remediation,
+        tags: [spec.area],
+        configSchema: configSchemaOf(spec.config),
+        area: spec.area,
+        details: spec.details,
+        source: spec.source,
+    };
+}
+
 /**
  * A resource policy for the given type tokens ("*" for every type). With a single token the
  * validation carries `__pulumiType`, so the runtime skips other types without calling it (the same
@@ -128,15 +143,7 @@ export function resourcePolicy<C = Record<string, never>>(
         (validation as unknown as { __pulumiType: string }).__pulumiType = spec.types[0];
     }
     return {
-        name: spec.name,
-        description: spec.description,
-        enforcementLevel: spec.enforcementLevel,
-        remediationSteps: spec.remediation,
-        tags: [spec.area],
-        configSchema: configSchemaOf(spec.config),
-        area: spec.area,
-        details: spec.details,
-        source: spec.source,
+        ...policyMetadata(spec),
         validateResource: validation,
     };
 }
@@ -191,15 +198,7 @@ export function stackPolicy<C = Record<string, never>>(
         }
     };
     return {
-        name: spec.name,
-        description: spec.description,
-        enforcementLevel: spec.enforcementLevel,
-        remediationSteps: spec.remediation,
-        tags: [spec.area],
-        configSchema: configSchemaOf(spec.config),
-        area: spec.area,
-        details: spec.details,
-        source: spec.source,
+        ...policyMetadata(spec),
         validateStack,
     };
 }
