@@ -17,7 +17,8 @@ import { spawn } from "child_process";
 import { randomUUID } from "crypto";
 import * as fs from "fs";
 import { buildSignedEnvelope, Envelope, envelopeRequest } from "../components/envelope";
-import { KeyClaims, mintToken, TokenError, verifyToken } from "../components/keys";
+import { KeyClaims } from "../components/keys";
+import { mintToken, TokenError, verifyToken } from "../components/keys/jwt";
 
 /** Signature Pulumi puts on secret values in state and exports. */
 const SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d";

@@ -8,8 +8,9 @@ import { resolveNow, rotationWindow } from "./rotation";
 import type { KeysSettings } from "./schema";
 
 export * from "./claims";
-export * from "./jwt";
 export * from "./rotation";
+// Minting and verifying tokens (jose) lives in ./jwt, imported from there by its users (scripts/token.ts,
+// tests): the program never signs a token, and every preview would otherwise load jose for nothing.
 export { keysSchema } from "./schema";
 export type { KeysSettings } from "./schema";
 

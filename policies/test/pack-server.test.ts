@@ -1,5 +1,6 @@
 // Loads the pack the way `pulumi preview --policy-pack policies` does: the Node.js language host runs
-// @pulumi/pulumi's cmd/run-policy-pack in policies/ (ts-node with type checking, no tsconfig there),
+// @pulumi/pulumi's cmd/run-policy-pack in policies/, which loads package.json's `main` (main.js: the
+// pack's TypeScript through tools/ts-loader.js, not the runner's type-checking ts-node),
 // `new PolicyPack` starts the analyzer's gRPC server and prints its port. The test then talks to it
 // like the engine: GetAnalyzerInfo, Configure (with the reviewed config), Analyze, AnalyzeStack.
 import { ChildProcess, spawn } from "child_process";

@@ -13,7 +13,8 @@ import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildSignedEnvelope, envelopeRequest, verifyEnvelope } from "../../components/envelope";
 import { gatewaySchema, kubernetesGatewayConfig, renderHaproxyConfig, serverGateway } from "../../components/gateway";
-import { buildClaims, keysSchema, mintToken } from "../../components/keys";
+import { buildClaims, keysSchema } from "../../components/keys";
+import { mintToken } from "../../components/keys/jwt";
 import { freePort } from "../support/ports";
 
 // Deliberately full of characters that break haproxy's config parser if the secret were written into

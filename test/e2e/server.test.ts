@@ -12,7 +12,7 @@ import * as yaml from "js-yaml";
 import * as os from "os";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mintToken } from "../../components/keys";
+import { mintToken } from "../../components/keys/jwt";
 import { secretsFromExport } from "../../scripts/token";
 import { cli, makeSandbox, openStack, REPO_ROOT, repoStackFile, Sandbox } from "./support/project";
 import { HOST_SIDE_IP, hostPrerequisiteProblems, rootProblem, ServerHost, SERVER_IP, SERVER_USER } from "./support/server-host";

@@ -5,7 +5,8 @@ import * as http from "http";
 import * as net from "net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyEnvelope } from "../../components/envelope";
-import { buildClaims, KeyClaims, verifyToken } from "../../components/keys";
+import { buildClaims, KeyClaims } from "../../components/keys";
+import { verifyToken } from "../../components/keys/jwt";
 import { keysSchema } from "../../components/keys/schema";
 import { buildSendRequest, DEFAULT_PLATFORM, DEFAULT_QUERY, FetchLike, hmacKeyFromExport, main, parseArgs, redact, TokenIO } from "../../scripts/token";
 

@@ -2,7 +2,8 @@
 // in memory, and messages that help an admin find what is wrong (R15) without ever printing the secret.
 import { decodeJwt, decodeProtectedHeader, SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
-import { buildClaims, KeyClaims, mintToken, TokenError, verifyToken } from "../../components/keys";
+import { buildClaims, KeyClaims } from "../../components/keys";
+import { mintToken, TokenError, verifyToken } from "../../components/keys/jwt";
 import { keysSchema } from "../../components/keys/schema";
 import { main, parseArgs, secretsFromExport, TokenIO } from "../../scripts/token";
 
