@@ -18,8 +18,13 @@ export default defineConfig({
                     sequence: { groupOrder: 0 },
                     include: ["test/unit/**/*.test.ts", "policies/test/**/*.test.ts"],
                     environment: "node",
-                    // Pulumi mocks are process-global state: isolate each file in its own worker.
                     pool: "forks",
+                    // Files share their worker's process, so @pulumi/pulumi, @pulumi/kubernetes and zod
+                    // load once per worker, not once per file (docs/BENCHMARKS.md, section 5). Process
+                    // state does not leak between files: runMocked resets Pulumi's mocks and config on
+                    // every run, and the setup file restores process.env and the working directory.
+                    isolate: false,
+                    setupFiles: ["test/support/process-state.ts"],
                     testTimeout: 30_000,
                 },
             },

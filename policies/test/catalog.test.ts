@@ -68,7 +68,7 @@ describe("the pack files", () => {
     it("package.json names a version and main and installs nothing of its own", () => {
         const pkg = JSON.parse(fs.readFileSync(path.join(PACK_DIR, "package.json"), "utf8"));
         expect(pkg.version).toMatch(/^\d+\.\d+\.\d+$/);
-        expect(pkg.main).toBe("index.ts");
+        expect(pkg.main).toBe("main.js");
         expect(pkg.dependencies).toBeUndefined();
         expect(pkg.devDependencies).toBeUndefined();
     });
