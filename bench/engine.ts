@@ -25,6 +25,10 @@ export interface Sandboxes {
     dev: Sandbox;
     /** An empty program with the project's Pulumi.yaml runtime block, package.json, tsconfig.json and node_modules. */
     floor: Sandbox;
+    /** What-if: the project through the Pulumi runtime's ts-node (type-check off), as before tools/ts-loader.js. */
+    devTsNode?: Sandbox;
+    /** What-if: the floor through the runtime's ts-node. */
+    floorTsNode?: Sandbox;
     /** What-if: the project running its precompiled JavaScript (bench/compile.ts). */
     devJs?: Sandbox;
     /** What-if: the floor in JavaScript. */
@@ -46,22 +50,28 @@ function initStack(sandbox: Sandbox): void {
 }
 
 /**
- * Copies a tsconfig file the runtime block names (`runtime.options.tsconfig`) when the sandbox lacks it:
- * makeSandbox copies tsconfig.json only.
+ * What-if "the runtime's ts-node": the setup this project had before tools/ts-loader.js, Pulumi's own
+ * TypeScript support (ts-node) with the type-check off through a tsconfig with `noCheck`, and the pack
+ * loaded by the policy runner's ts-node, which type-checks it whatever the tsconfig says.
  */
-function copyRuntimeFiles(sandbox: Sandbox): void {
-    const project = yaml.load(fs.readFileSync(path.join(REPO_ROOT, "Pulumi.yaml"), "utf8")) as { runtime?: { options?: { tsconfig?: string } } };
-    const tsconfig = project.runtime?.options?.tsconfig;
-    if (tsconfig && !fs.existsSync(path.join(sandbox.dir, tsconfig))) {
-        fs.cpSync(path.join(REPO_ROOT, tsconfig), path.join(sandbox.dir, tsconfig));
+function useRuntimeTsNode(sandbox: Sandbox): void {
+    const file = path.join(sandbox.dir, "Pulumi.yaml");
+    const project = yaml.load(fs.readFileSync(file, "utf8")) as Record<string, unknown>;
+    delete project.main;
+    project.runtime = { name: "nodejs", options: { typescript: true, tsconfig: "tsconfig.nocheck.json" } };
+    fs.writeFileSync(file, yaml.dump(project));
+    // Pulumi reads the named file's compilerOptions without following `extends`: noCheck sits here.
+    fs.writeFileSync(path.join(sandbox.dir, "tsconfig.nocheck.json"), JSON.stringify({ extends: "./tsconfig.json", compilerOptions: { noCheck: true } }, null, 4));
+    const pkgFile = path.join(sandbox.dir, "policies/package.json");
+    if (fs.existsSync(pkgFile)) {
+        const pkg = JSON.parse(fs.readFileSync(pkgFile, "utf8")) as Record<string, unknown>;
+        fs.writeFileSync(pkgFile, JSON.stringify({ ...pkg, main: "index.ts" }, null, 4));
     }
 }
 
 function makeDev(): Sandbox {
     // A salt in the repository's file (left by a local `npm run up`) belongs to another passphrase.
-    const dev = makeSandbox({ dev: repoStackFile("dev", (t) => t.replace(/^encryptionsalt:.*$/m, "")) });
-    copyRuntimeFiles(dev);
-    return dev;
+    return makeSandbox({ dev: repoStackFile("dev", (t) => t.replace(/^encryptionsalt:.*$/m, "")) });
 }
 
 function makeFloor(): Sandbox {
@@ -69,14 +79,14 @@ function makeFloor(): Sandbox {
     for (const folder of ["stack", "components", "policies"]) {
         fs.rmSync(path.join(floor.dir, folder), { recursive: true, force: true });
     }
-    // Same runtime block (TypeScript, and any option the project adds later), nothing else.
-    const project = yaml.load(fs.readFileSync(path.join(REPO_ROOT, "Pulumi.yaml"), "utf8")) as { runtime: unknown };
+    // Same runtime block and entry point (main.js and tools/ts-loader.js, which makeSandbox copied):
+    // the floor loads its index.ts exactly as the program does.
+    const project = yaml.load(fs.readFileSync(path.join(REPO_ROOT, "Pulumi.yaml"), "utf8")) as { runtime: unknown; main?: string };
     fs.writeFileSync(
         path.join(floor.dir, "Pulumi.yaml"),
-        yaml.dump({ name: "triton-platform-floor", description: "Empty program: the benchmark's floor", runtime: project.runtime }),
+        yaml.dump({ name: "triton-platform-floor", description: "Empty program: the benchmark's floor", runtime: project.runtime, main: project.main }),
     );
     fs.writeFileSync(path.join(floor.dir, "index.ts"), FLOOR_PROGRAM);
-    copyRuntimeFiles(floor);
     return floor;
 }
 
@@ -84,7 +94,7 @@ function makeFloor(): Sandbox {
  * Makes the dev project's and the floor's sandboxes, each with an initialised `dev` stack; with
  * `compiled` (a folder bench/compile.ts filled), also their precompiled twins.
  */
-export function makeSandboxes(options: { compiled?: string } = {}): Sandboxes {
+export function makeSandboxes(options: { compiled?: string; whatIf?: boolean } = {}): Sandboxes {
     const made: Sandbox[] = [];
     const cleanup = () => made.forEach((s) => s.cleanup());
     const make = (f: () => Sandbox, prepare: (s: Sandbox) => void = () => undefined) => {
@@ -97,10 +107,12 @@ export function makeSandboxes(options: { compiled?: string } = {}): Sandboxes {
     try {
         const dev = make(makeDev);
         const floor = make(makeFloor);
+        const devTsNode = options.whatIf ? make(makeDev, useRuntimeTsNode) : undefined;
+        const floorTsNode = options.whatIf ? make(makeFloor, useRuntimeTsNode) : undefined;
         const compiled = options.compiled;
         const devJs = compiled ? make(makeDev, (s) => useCompiledProgram(s, compiled)) : undefined;
         const floorJs = compiled ? make(makeFloor, useCompiledFloor) : undefined;
-        return { dev, floor, devJs, floorJs, cleanup };
+        return { dev, floor, devTsNode, floorTsNode, devJs, floorJs, cleanup };
     } catch (e) {
         cleanup();
         throw e;
@@ -159,14 +171,14 @@ export interface PreviewFigures {
 const PREVIEW = ["preview", "--stack", "dev", "--non-interactive"];
 const plans = (stdout: string) => (/\+ \d+ to create/.test(stdout) ? undefined : "the preview planned no resource");
 const packRan = (stdout: string) => (/Policies:[\s\S]*triton-platform@/.test(stdout) ? plans(stdout) : "the policy pack did not report");
-const TRANSPILE_ONLY = { PULUMI_NODEJS_TRANSPILE_ONLY: "true" };
-/** Key suffixes of the what-if variants (`devTranspileOnly`, `floorPrecompiled`, ...). */
-export const TRANSPILE_ONLY_SUFFIX = "TranspileOnly";
+/** Key suffixes of the what-if variants (`devTsNode`, `floorPrecompiled`, ...). */
+export const TS_NODE_SUFFIX = "TsNode";
 export const PRECOMPILED_SUFFIX = "Precompiled";
 
 /**
- * The previews: the three the issue asks for; with `whatIf`, the same with the program's type-check
- * turned off and, when the sandboxes have them, with program and pack precompiled to JavaScript.
+ * The previews: the three the issue asks for; with `whatIf`, the same through the Pulumi runtime's
+ * ts-node (the project's setup before tools/ts-loader.js) and, when the sandboxes have them, with
+ * program and pack precompiled to JavaScript.
  */
 export function previewVariants(s: Sandboxes, whatIf: boolean): PreviewVariant[] {
     const base = (floor: Sandbox, dev: Sandbox): PreviewVariant[] => [
@@ -178,14 +190,15 @@ export function previewVariants(s: Sandboxes, whatIf: boolean): PreviewVariant[]
     if (!whatIf) {
         return variants;
     }
-    variants.push(
-        ...base(s.floor, s.dev).map((v) => ({
-            ...v,
-            key: `${v.key}${TRANSPILE_ONLY_SUFFIX}`,
-            label: `${v.label}, what-if: PULUMI_NODEJS_TRANSPILE_ONLY=true`,
-            env: TRANSPILE_ONLY,
-        })),
-    );
+    if (s.floorTsNode && s.devTsNode) {
+        variants.push(
+            ...base(s.floorTsNode, s.devTsNode).map((v) => ({
+                ...v,
+                key: `${v.key}${TS_NODE_SUFFIX}`,
+                label: `${v.label}, what-if: the runtime's ts-node (type-check off; the pack's on)`,
+            })),
+        );
+    }
     if (s.floorJs && s.devJs) {
         variants.push(
             ...base(s.floorJs, s.devJs).map((v) => ({ ...v, key: `${v.key}${PRECOMPILED_SUFFIX}`, label: `${v.label}, what-if: precompiled JavaScript` })),

@@ -4,8 +4,8 @@
 // previous size's heap, JIT state and module cache never colour the next one, just as every real
 // preview evaluates the program in a new Node.js process.
 //
-//   node --expose-gc -r ts-node/register/transpile-only bench/eval-child.ts <models>
-//   node --expose-gc -r ts-node/register/transpile-only bench/eval-child.ts sdk-floor:<resources>
+//   node --expose-gc bench/eval-entry.js <models>
+//   node --expose-gc bench/eval-entry.js sdk-floor:<resources>
 //
 // The second form is the SDK's floor: a Kubernetes provider and ConfigMaps, <resources> in all, under
 // the same mocks. What the program costs beyond it is the program's own.
@@ -24,7 +24,7 @@ export interface EvalSample {
     resources: number;
     /** Custom (provider-managed) resources among them. */
     customResources: number;
-    /** Loading the SDK, providers' SDKs and the program's modules (TypeScript transpiled by ts-node), ms. */
+    /** Loading the SDK, providers' SDKs and the program's modules (TypeScript through tools/ts-loader.js), ms. */
     importMs: number;
     /** parseDefinition of the N-model definition, ms. */
     parseMs: number;

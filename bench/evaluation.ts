@@ -32,14 +32,15 @@ export interface EvalFigures {
 }
 
 /**
- * Runs one evaluation in a new process: the TypeScript sources through ts-node (as the Pulumi runtime
- * loads them), or with `compiled` the JavaScript bench/compile.ts emitted there.
+ * Runs one evaluation in a new process: the TypeScript sources through the project's loader, as
+ * main.js loads them (bench/eval-entry.js), or with `compiled` the JavaScript bench/compile.ts emitted
+ * there.
  */
 function runChild(size: Size, env: Record<string, string> = {}, compiled?: string): EvalSample {
     const arg = typeof size === "number" ? String(size) : `sdk-floor:${size.sdkFloor}`;
     const args = compiled
         ? ["--expose-gc", path.join(compiled, "bench/eval-child.js"), arg]
-        : ["--expose-gc", "-r", "ts-node/register/transpile-only", path.join(__dirname, "eval-child.ts"), arg];
+        : ["--expose-gc", path.join(__dirname, "eval-entry.js"), arg];
     const out = execFileSync(process.execPath, args, {
         cwd: compiled ?? REPO_ROOT,
         env: { ...process.env, ...env },

@@ -86,6 +86,7 @@ const PHASES: { name: string; matches: (stack: CallFrame[]) => boolean }[] = [
     { name: "garbage collection", matches: (s) => s[0]?.functionName === "(garbage collector)" },
     { name: "idle (waiting for the engine, providers, I/O)", matches: (s) => s[0]?.functionName === "(idle)" },
     { name: "TypeScript transpile (ts-node, transpile-only)", matches: (s) => s.some((f) => f.functionName === "transpileModule") },
+    { name: "TypeScript transpile (sucrase, tools/ts-loader.js)", matches: (s) => s.some((f) => f.url.includes("/node_modules/sucrase/")) },
     {
         name: "TypeScript type-check and emit (ts-node)",
         matches: (s) => s.some((f) => f.url.includes("/typescript/lib/typescript.js") && !f.functionName.startsWith("(")) && s.some((f) => f.url.includes("/ts-node/")),

@@ -1,6 +1,6 @@
 // Renders docs/BENCHMARKS.md from one run's results: the machine, the targets with PASS/MISS, the
 // figures of each measurement, and the profiles of what dominated where a target was missed.
-import { EngineInfo, PRECOMPILED_SUFFIX, PreviewFigures, TRANSPILE_ONLY_SUFFIX, UpFigures } from "./engine";
+import { EngineInfo, PRECOMPILED_SUFFIX, PreviewFigures, TS_NODE_SUFFIX, UpFigures } from "./engine";
 import type { EvalFigures } from "./evaluation";
 import { fmtMiB, fmtMs, fmtStats, Machine } from "./measure";
 import type { ProfileSummary } from "./profile";
@@ -189,7 +189,7 @@ export function renderReport(r: Results, findings: string): string {
     const whatIfs: string[][] = [];
     const orNa = (v: number | undefined) => (v === undefined ? "not measured" : x(v));
     for (const [suffix, label] of [
-        [TRANSPILE_ONLY_SUFFIX, "type-check off (`PULUMI_NODEJS_TRANSPILE_ONLY=true`, program and floor alike)"],
+        [TS_NODE_SUFFIX, "before tools/ts-loader.js: the Pulumi runtime's ts-node, type-check off (`noCheck`) for program and floor; the policy runner's ts-node type-checks the pack"],
         [PRECOMPILED_SUFFIX, "program, pack and floor precompiled to JavaScript (bench/compile.ts)"],
     ]) {
         if (preview(r, `dev${suffix}`)) {
@@ -215,7 +215,7 @@ export function renderReport(r: Results, findings: string): string {
     const unitWhatIfs = r.unitWhatIf ?? [];
     if (unitWhatIfs.length > 0) {
         out.push(
-            "What-if for target 5: " +
+            "What-if for target 5 (the settings the suite had before, vitest.config.ts has it without them): " +
                 unitWhatIfs
                     .map((u) => {
                         const last = u.runs[u.runs.length - 1];
@@ -256,8 +256,8 @@ export function renderReport(r: Results, findings: string): string {
             "## 2. Program evaluation under mocks",
             "",
             "`parseDefinition` of the dev stack file with N models (`m0`, `m1`, ...) and `runMocked(() => deployPlatform(...))` " +
-                "of test/support/harness.ts, each run in a fresh `node --expose-gc` process with TypeScript loaded by ts-node " +
-                "(transpile-only). *Evaluation* is parse plus deploy; imports are timed apart. Per-resource figures divide " +
+                "of test/support/harness.ts, each run in a fresh `node --expose-gc` process, with source-map-support and " +
+                "TypeScript loaded as `pulumi preview` loads them (bench/eval-entry.js). *Evaluation* is parse plus deploy; imports are timed apart. Per-resource figures divide " +
                 "the median evaluation by every registered resource (components included).",
             "",
             table(

@@ -17,7 +17,7 @@ import {
     previewVariants,
     PRECOMPILED_SUFFIX,
     Sandboxes,
-    TRANSPILE_ONLY_SUFFIX,
+    TS_NODE_SUFFIX,
 } from "./engine";
 import { measureEvaluation, profileEvaluation } from "./evaluation";
 import { machine } from "./measure";
@@ -47,7 +47,7 @@ const USAGE = `usage: npm run bench -- [options]
   --unit-runs N    runs of the unit suite (default 3)
   --sizes A,B,C    model counts of the evaluation (default 1,5,50)
   --only LIST      sections to run, of ${SECTIONS.join(",")} (default all; the report covers what ran)
-  --no-what-if     skip the previews with type-checking off
+  --no-what-if     skip the what-if variants (runtime ts-node, precompiled, unit-suite options)
   --no-profile     skip profiling the missed targets
   --strict         exit 1 when a target is missed
   --out FILE       report path (default docs/BENCHMARKS.md)
@@ -134,7 +134,7 @@ function log(message: string): void {
 
 function packageVersions(): Record<string, string> {
     const out: Record<string, string> = {};
-    for (const name of ["@pulumi/pulumi", "@pulumi/kubernetes", "@pulumi/random", "@pulumi/policy", "typescript", "ts-node", "vitest", "zod"]) {
+    for (const name of ["@pulumi/pulumi", "@pulumi/kubernetes", "@pulumi/random", "@pulumi/policy", "typescript", "ts-node", "sucrase", "vitest", "zod"]) {
         try {
             out[name] = (JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "node_modules", name, "package.json"), "utf8")) as { version: string }).version;
         } catch {
@@ -247,7 +247,7 @@ async function main(): Promise<void> {
         if (o.sections.includes("preview") || o.sections.includes("up")) {
             await section("engine setup", () => {
                 log("making the sandboxes (dev project and empty floor) with temporary file backends");
-                sandboxes = makeSandboxes({ compiled: o.sections.includes("preview") ? compiled : undefined });
+                sandboxes = makeSandboxes({ compiled: o.sections.includes("preview") ? compiled : undefined, whatIf: o.whatIf && o.sections.includes("preview") });
                 results.engine = engineVersions(sandboxes.dev);
                 log(`pulumi ${results.engine.cli} (${results.engine.path}); plugins: ${results.engine.plugins.join(", ")}`);
             });
@@ -271,7 +271,7 @@ async function main(): Promise<void> {
                 if (o.profile && missed("1")) {
                     profiled(
                         "Dev preview against the floor (target 1)",
-                        ["floor", "dev", ...(o.whatIf ? [`dev${TRANSPILE_ONLY_SUFFIX}`, `dev${PRECOMPILED_SUFFIX}`] : [])].filter((k) =>
+                        ["floor", "dev", ...(o.whatIf ? [`dev${TS_NODE_SUFFIX}`, `dev${PRECOMPILED_SUFFIX}`] : [])].filter((k) =>
                             variants.some((v) => v.key === k),
                         ),
                         "Every Node.js process of one preview of each, profiled through NODE_OPTIONS (bench/cpu-profile-hook.js). " +
@@ -281,7 +281,7 @@ async function main(): Promise<void> {
                 if (o.profile && missed("3")) {
                     profiled(
                         "Policy pack overhead (target 3)",
-                        ["devPolicy", ...(o.whatIf ? [`devPolicy${PRECOMPILED_SUFFIX}`] : [])].filter((k) => variants.some((v) => v.key === k)),
+                        ["devPolicy", ...(o.whatIf ? [`devPolicy${TS_NODE_SUFFIX}`, `devPolicy${PRECOMPILED_SUFFIX}`] : [])].filter((k) => variants.some((v) => v.key === k)),
                         "The program and the policy pack run side by side: the pack's own start-up is what the preview waits for at the end.",
                     );
                 }
@@ -302,9 +302,11 @@ async function main(): Promise<void> {
             log(`unit suite: ${o.unitRuns} run(s)`);
             results.unit = measureUnitSuite(o.unitRuns, scratch, log);
             if (o.whatIf) {
-                // vitest runs cores - 1 workers by default: one on a 2-core machine.
-                const cores = String(results.machine.cores);
-                for (const extra of [[`--maxWorkers=${cores}`], [`--maxWorkers=${cores}`, "--no-isolate"]]) {
+                // The suite's own settings (vitest.config.ts: maxWorkers 2, isolate false) against the
+                // two it replaced: vitest's default worker count (cores - 1: one on 2 cores) and
+                // per-file isolation.
+                const defaultWorkers = String(Math.max(1, results.machine.cores - 1));
+                for (const extra of [["--isolate"], [`--maxWorkers=${defaultWorkers}`, "--isolate"]]) {
                     log(`unit suite what-if: ${extra.join(" ")}, ${o.unitRuns} run(s)`);
                     results.unitWhatIf = [...(results.unitWhatIf ?? []), measureUnitSuite(o.unitRuns, scratch, log, extra)];
                 }

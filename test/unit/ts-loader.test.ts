@@ -20,10 +20,11 @@ function write(name: string, text: string): string {
 }
 
 /** Runs `script` (CommonJS) in a new Node.js process, resolving packages from the repository. */
-function node(script: string): { code: number; stdout: string; stderr: string } {
+function node(script: string, env: Record<string, string> = {}): { code: number; stdout: string; stderr: string } {
     const r = spawnSync(process.execPath, ["-e", script], {
         cwd: scratch,
-        env: { ...process.env, NODE_PATH: path.join(REPO_ROOT, "node_modules") },
+        // Each case its own transpile cache unless it says otherwise: no case sees another's files.
+        env: { ...process.env, NODE_PATH: path.join(REPO_ROOT, "node_modules"), TRITON_PLATFORM_TS_CACHE: fs.mkdtempSync(path.join(scratch, "cache-")), ...env },
         encoding: "utf8",
         timeout: 60_000,
     });
@@ -47,6 +48,15 @@ describe("tools/ts-loader.js", () => {
         expect(r.stdout).toContain(`${path.join(scratch, "thrower.ts")}:6:`);
     });
 
+    it("still names the .ts line after main.js undoes the runtime's source-map-support", () => {
+        // As `pulumi preview` runs main.js: @pulumi/pulumi/cmd/run/index.js installs source-map-support first.
+        write("thrower2.ts", "type T = { a: string };\n\n\nexport function boom(t: T): never {\n    throw new Error(t.a);\n}\n");
+        const prelude = `require("source-map-support/register"); const l = require(${JSON.stringify(LOADER)}); l.register(); l.nativeStackTraces();`;
+        const r = node(`${prelude} try { require("./thrower2.ts").boom({ a: "boom" }); } catch (e) { console.log(e.stack); }`);
+        expect(r.stderr).toBe("");
+        expect(r.stdout).toContain(`${path.join(scratch, "thrower2.ts")}:5:`);
+    });
+
     it("replaces the policy runner's type-checking ts-node instead of running after it", () => {
         // The runner registers ts-node with typeCheck: true (@pulumi/pulumi/cmd/run-policy-pack/run.js).
         // A type error that is valid syntax must load: type errors are CI's job, not every preview's.
@@ -67,12 +77,43 @@ describe("tools/ts-loader.js", () => {
     });
 });
 
+describe("tools/ts-loader.js's transpile cache", () => {
+    const cache = path.join(scratch, "shared-cache");
+    const load = `${register} console.log(JSON.stringify({ value: require("./cached.ts").value, sucraseLoaded: Object.keys(require.cache).some((f) => f.includes("/node_modules/sucrase/dist/")) }));`;
+
+    it("serves an unchanged file from the cache without loading the transpiler, and never serves an edited file stale", () => {
+        write("cached.ts", "export const value: string = \"first\";\n");
+        const first = node(load, { TRITON_PLATFORM_TS_CACHE: cache });
+        expect(JSON.parse(first.stdout)).toEqual({ value: "first", sucraseLoaded: true });
+        expect(fs.readdirSync(cache).filter((f) => f.endsWith(".js"))).toHaveLength(1);
+
+        const second = node(load, { TRITON_PLATFORM_TS_CACHE: cache });
+        expect(JSON.parse(second.stdout)).toEqual({ value: "first", sucraseLoaded: false });
+
+        write("cached.ts", "export const value: string = \"edited\";\n");
+        const edited = node(load, { TRITON_PLATFORM_TS_CACHE: cache });
+        expect(JSON.parse(edited.stdout)).toEqual({ value: "edited", sucraseLoaded: true });
+    });
+
+    it("still runs where the cache cannot be written, and with the cache turned off", () => {
+        write("cached.ts", "export const value: string = \"uncached\";\n");
+        const blocker = write("not-a-folder", "a file where the cache folder would go\n");
+        const unwritable = node(load, { TRITON_PLATFORM_TS_CACHE: path.join(blocker, "cache") });
+        expect(unwritable.stderr).toBe("");
+        expect(JSON.parse(unwritable.stdout).value).toBe("uncached");
+        const off = node(load, { TRITON_PLATFORM_TS_CACHE: "off" });
+        expect(JSON.parse(off.stdout)).toEqual({ value: "uncached", sucraseLoaded: true });
+    });
+});
+
 describe("the entry points Pulumi runs", () => {
     it("Pulumi.yaml runs main.js with the runtime's TypeScript support off, and both entry points use the loader", () => {
         const project = fs.readFileSync(path.join(REPO_ROOT, "Pulumi.yaml"), "utf8");
         expect(project).toMatch(/^main: main\.js$/m);
         expect(project).toMatch(/^ {4}typescript: false$/m);
-        expect(fs.readFileSync(path.join(REPO_ROOT, "main.js"), "utf8")).toContain('require("./tools/ts-loader").register()');
+        const main = fs.readFileSync(path.join(REPO_ROOT, "main.js"), "utf8");
+        expect(main).toContain('require("./tools/ts-loader")');
+        expect(main).toMatch(/loader\.register\(\);\s*loader\.nativeStackTraces\(\);\s*module\.exports = require\("\.\/index\.ts"\);/);
         expect(fs.readFileSync(path.join(REPO_ROOT, "policies/main.js"), "utf8")).toContain('require("../tools/ts-loader").register()');
     });
 });
