@@ -19,12 +19,43 @@ const FLOOR_PROGRAM = `// The benchmark's floor: a Pulumi program with no resour
 import "@pulumi/pulumi";
 `;
 
+/**
+ * The reference floor with resources: an explicit Kubernetes provider in render mode and ConfigMaps,
+ * as many resources as the dev stack registers, so the ratio against it is what the program costs
+ * beyond registering that many resources through the same provider and engine.
+ */
+function resourceFloorProgram(resources: number): string {
+    return `// The benchmark's resource floor (bench/engine.ts): ${resources} resources, no program logic.
+import * as k8s from "@pulumi/kubernetes";
+
+const provider = new k8s.Provider("floor", { renderYamlToDirectory: "out/floor" });
+for (let i = 1; i < ${resources}; i++) {
+    new k8s.core.v1.ConfigMap(\`floor-\${i}\`, { metadata: { namespace: "floor" }, data: { key: \`value-\${i}\` } }, { provider });
+}
+`;
+}
+
+/** The reference policy pack: one advisory policy that never reports, in the same loader as ours. */
+const EMPTY_PACK = {
+    "PulumiPolicy.yaml": "description: The benchmark's empty policy pack (bench/engine.ts).\nruntime: nodejs\n",
+    "package.json": JSON.stringify({ name: "bench-empty-pack", version: "0.0.1", main: "main.js" }, null, 4),
+    "main.js": '"use strict";\nrequire("../tools/ts-loader").register();\nmodule.exports = require("./index.ts");\n',
+    "index.ts": `import { PolicyPack } from "@pulumi/policy";
+
+new PolicyPack("bench-empty-pack", {
+    policies: [{ name: "never-reports", description: "Reports nothing.", enforcementLevel: "advisory", validateResource: () => undefined }],
+});
+`,
+};
+
 /** The projects the engine runs. */
 export interface Sandboxes {
     /** The project itself with the repository's dev stack file. */
     dev: Sandbox;
     /** An empty program with the project's Pulumi.yaml runtime block, package.json, tsconfig.json and node_modules. */
     floor: Sandbox;
+    /** Reference: the floor declaring as many resources as the dev stack (a provider and ConfigMaps). */
+    floorResources: Sandbox;
     /** What-if: the project through the Pulumi runtime's ts-node (type-check off), as before tools/ts-loader.js. */
     devTsNode?: Sandbox;
     /** What-if: the floor through the runtime's ts-node. */
@@ -74,7 +105,7 @@ function makeDev(): Sandbox {
     return makeSandbox({ dev: repoStackFile("dev", (t) => t.replace(/^encryptionsalt:.*$/m, "")) });
 }
 
-function makeFloor(): Sandbox {
+function makeFloor(program = FLOOR_PROGRAM): Sandbox {
     const floor = makeSandbox({ dev: "config: {}\n" });
     for (const folder of ["stack", "components", "policies"]) {
         fs.rmSync(path.join(floor.dir, folder), { recursive: true, force: true });
@@ -86,7 +117,12 @@ function makeFloor(): Sandbox {
         path.join(floor.dir, "Pulumi.yaml"),
         yaml.dump({ name: "triton-platform-floor", description: "Empty program: the benchmark's floor", runtime: project.runtime, main: project.main }),
     );
-    fs.writeFileSync(path.join(floor.dir, "index.ts"), FLOOR_PROGRAM);
+    fs.writeFileSync(path.join(floor.dir, "index.ts"), program);
+    // The reference pack sits next to the program (its main.js loads ../tools/ts-loader.js).
+    fs.mkdirSync(path.join(floor.dir, "empty-pack"));
+    for (const [name, text] of Object.entries(EMPTY_PACK)) {
+        fs.writeFileSync(path.join(floor.dir, "empty-pack", name), text);
+    }
     return floor;
 }
 
@@ -94,7 +130,7 @@ function makeFloor(): Sandbox {
  * Makes the dev project's and the floor's sandboxes, each with an initialised `dev` stack; with
  * `compiled` (a folder bench/compile.ts filled), also their precompiled twins.
  */
-export function makeSandboxes(options: { compiled?: string; whatIf?: boolean } = {}): Sandboxes {
+export function makeSandboxes(options: { compiled?: string; whatIf?: boolean; resources?: number } = {}): Sandboxes {
     const made: Sandbox[] = [];
     const cleanup = () => made.forEach((s) => s.cleanup());
     const make = (f: () => Sandbox, prepare: (s: Sandbox) => void = () => undefined) => {
@@ -107,12 +143,13 @@ export function makeSandboxes(options: { compiled?: string; whatIf?: boolean } =
     try {
         const dev = make(makeDev);
         const floor = make(makeFloor);
+        const floorResources = make(() => makeFloor(resourceFloorProgram(options.resources ?? DEV_RESOURCES)));
         const devTsNode = options.whatIf ? make(makeDev, useRuntimeTsNode) : undefined;
-        const floorTsNode = options.whatIf ? make(makeFloor, useRuntimeTsNode) : undefined;
+        const floorTsNode = options.whatIf ? make(() => makeFloor(), useRuntimeTsNode) : undefined;
         const compiled = options.compiled;
         const devJs = compiled ? make(makeDev, (s) => useCompiledProgram(s, compiled)) : undefined;
-        const floorJs = compiled ? make(makeFloor, useCompiledFloor) : undefined;
-        return { dev, floor, devTsNode, floorTsNode, devJs, floorJs, cleanup };
+        const floorJs = compiled ? make(() => makeFloor(), useCompiledFloor) : undefined;
+        return { dev, floor, floorResources, devTsNode, floorTsNode, devJs, floorJs, cleanup };
     } catch (e) {
         cleanup();
         throw e;
@@ -168,6 +205,9 @@ export interface PreviewFigures {
     cpuMs: number[];
 }
 
+/** Resources the dev stack registers besides the stack itself (the resource floor declares as many). */
+export const DEV_RESOURCES = 60;
+
 const PREVIEW = ["preview", "--stack", "dev", "--non-interactive"];
 const plans = (stdout: string) => (/\+ \d+ to create/.test(stdout) ? undefined : "the preview planned no resource");
 const packRan = (stdout: string) => (/Policies:[\s\S]*triton-platform@/.test(stdout) ? plans(stdout) : "the policy pack did not report");
@@ -187,6 +227,18 @@ export function previewVariants(s: Sandboxes, whatIf: boolean): PreviewVariant[]
         { key: "devPolicy", label: "dev stack + policy pack", sandbox: dev, args: [...PREVIEW, "--policy-pack", "policies"], env: {}, check: packRan },
     ];
     const variants = base(s.floor, s.dev);
+    // References, not targets: what any program of that size, and any policy pack, costs here.
+    variants.push(
+        { key: "floorResources", label: `reference: ${DEV_RESOURCES} resources (a provider and ConfigMaps), no program logic`, sandbox: s.floorResources, args: PREVIEW, env: {}, check: plans },
+        {
+            key: "floorEmptyPack",
+            label: "reference: empty program + a one-policy pack",
+            sandbox: s.floor,
+            args: [...PREVIEW, "--policy-pack", "empty-pack"],
+            env: {},
+            check: (stdout) => (/Policies:[\s\S]*bench-empty-pack@/.test(stdout) ? undefined : "the empty pack did not report"),
+        },
+    );
     if (!whatIf) {
         return variants;
     }

@@ -249,6 +249,27 @@ export function renderReport(r: Results, findings: string): string {
             `- dev stack with the policy pack / without: **${pr === undefined ? "n/a" : x(pr)}** (target <= 1.3x)`,
             "",
         );
+        const dev = preview(r, "dev");
+        const floor = preview(r, "floor");
+        const resources = preview(r, "floorResources");
+        const emptyPack = preview(r, "floorEmptyPack");
+        const pack = preview(r, "devPolicy");
+        if (dev && floor && resources && emptyPack && pack) {
+            const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+            out.push(
+                "References (not targets): where the time above goes, measured in the same rounds.",
+                "",
+                `- Registering as many resources through the same provider, with no program logic, takes ` +
+                    `**${x(ratio(resources.wall.median, floor.wall.median))}** of the floor (${s(resources.wall.median)}); ` +
+                    `the dev stack takes **${x(ratio(dev.wall.median, resources.wall.median))}** of that. The first figure is ` +
+                    "Pulumi's cost for a stack of this size (the SDK's registrations, the provider's start-up and checks, the engine); " +
+                    "the second is what this program adds to it.",
+                `- An empty program with a one-policy pack takes **${x(ratio(emptyPack.wall.median, floor.wall.median))}** of the floor ` +
+                    `(+${s(emptyPack.wall.median - floor.wall.median)}): the engine starts a pack and waits for it before it runs the ` +
+                    `program. This project's pack adds +${s(pack.wall.median - dev.wall.median)} to the dev preview.`,
+                "",
+            );
+        }
     }
 
     if (r.evaluation) {

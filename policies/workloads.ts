@@ -1,6 +1,6 @@
 // Workload policies: images, resources, probes, replicas, autoscaling, disruption budgets, spread,
 // labels, namespaces, update strategy (R13, R16; kube-score, Polaris, Kyverno best practices).
-import { parseImageRef } from "../stack/schema-kit";
+import { parseImageRef } from "../stack/image-ref";
 import {
     HPA_TYPES,
     REPLICATED_TYPES,

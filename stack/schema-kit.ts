@@ -1,6 +1,10 @@
 // Shared zod building blocks for the stack definition. Every area's schema fragment uses these so that
 // a port, an image reference or a Kubernetes quantity means the same thing everywhere.
 import { z } from "zod";
+import { parseImageRef } from "./image-ref";
+
+export type { ImageRef } from "./image-ref";
+export { parseImageRef } from "./image-ref";
 
 /**
  * Accepts a number or its string form. Top-level Pulumi config scalars arrive as strings
@@ -63,40 +67,6 @@ export function quantityValue(q: string): number {
         throw new Error(`not a Kubernetes quantity: ${q}`);
     }
     return Number(m[1]) * QUANTITY_FACTORS[m[3] ?? ""];
-}
-
-/** The parts of an OCI image reference. */
-export interface ImageRef {
-    /** Registry host, e.g. `nvcr.io`; `docker.io` when the reference names none. */
-    registry: string;
-    /** Repository path without the registry. */
-    repository: string;
-    tag?: string;
-    digest?: string;
-}
-
-const IMAGE_REF =
-    /^(?:(?<registry>[a-zA-Z0-9.-]+(?::\d+)?)\/)?(?<repository>[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)(?::(?<tag>[\w][\w.-]{0,127}))?(?:@(?<digest>sha256:[a-f0-9]{64}))?$/;
-
-/** Parses an image reference, or returns undefined when it is not one. */
-export function parseImageRef(ref: string): ImageRef | undefined {
-    const m = IMAGE_REF.exec(ref);
-    if (!m?.groups) {
-        return undefined;
-    }
-    let registry: string | undefined = m.groups.registry;
-    let repository = m.groups.repository;
-    // "library/busybox" style references have a first segment without a dot or port: not a registry.
-    if (registry !== undefined && !/[.:]/.test(registry) && registry !== "localhost") {
-        repository = `${registry}/${repository}`;
-        registry = undefined;
-    }
-    return {
-        registry: registry ?? "docker.io",
-        repository,
-        tag: m.groups.tag,
-        digest: m.groups.digest,
-    };
 }
 
 /**

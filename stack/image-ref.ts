@@ -1,0 +1,36 @@
+// OCI image references, parsed without zod: the policy pack imports this too, and every preview with
+// `--policy-pack` waits for the pack to start before the program runs (docs/BENCHMARKS.md).
+
+/** The parts of an OCI image reference. */
+export interface ImageRef {
+    /** Registry host, e.g. `nvcr.io`; `docker.io` when the reference names none. */
+    registry: string;
+    /** Repository path without the registry. */
+    repository: string;
+    tag?: string;
+    digest?: string;
+}
+
+const IMAGE_REF =
+    /^(?:(?<registry>[a-zA-Z0-9.-]+(?::\d+)?)\/)?(?<repository>[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*)(?::(?<tag>[\w][\w.-]{0,127}))?(?:@(?<digest>sha256:[a-f0-9]{64}))?$/;
+
+/** Parses an image reference, or returns undefined when it is not one. */
+export function parseImageRef(ref: string): ImageRef | undefined {
+    const m = IMAGE_REF.exec(ref);
+    if (!m?.groups) {
+        return undefined;
+    }
+    let registry: string | undefined = m.groups.registry;
+    let repository = m.groups.repository;
+    // "library/busybox" style references have a first segment without a dot or port: not a registry.
+    if (registry !== undefined && !/[.:]/.test(registry) && registry !== "localhost") {
+        repository = `${registry}/${repository}`;
+        registry = undefined;
+    }
+    return {
+        registry: registry ?? "docker.io",
+        repository,
+        tag: m.groups.tag,
+        digest: m.groups.digest,
+    };
+}
