@@ -5,14 +5,26 @@
 //   corpus = create + update + stdin of every command:remote:Command of the stack
 //
 // and look for an nftables (or iptables) ruleset, sshd directives and `docker run -p` publications in
-// it (parsers in lib/text.ts, documented in docs/POLICIES.md). A stack without a LightweightServer and
-// without remote commands is not applicable.
+// it (parsers in lib/text.ts, documented in docs/POLICIES.md). Containers the stack runs through
+// @pulumi/docker (`docker:index/container:Container`) publish ports through their `ports` inputs
+// instead; server-published-ports-filtered reads both. A stack without a LightweightServer, remote
+// commands or Docker containers is not applicable.
 import { PolicyResource } from "@pulumi/policy";
 import { PackPolicy, StackContext, stackPolicy } from "./lib/policy";
-import { AcceptedPort, acceptedInboundPorts, dockerPublishedPorts, hasFirewallRuleset, hasInboundDefaultDrop, hasPublishedPortFilter, sshdDirectiveValues } from "./lib/text";
+import {
+    AcceptedPort,
+    acceptedInboundPorts,
+    dockerPublishedPorts,
+    hasFirewallRuleset,
+    hasInboundDefaultDrop,
+    hasPublishedPortFilter,
+    PublishedPort,
+    sshdDirectiveValues,
+} from "./lib/text";
 
 export const SERVER_TYPE = "triton-platform:server:LightweightServer";
 export const REMOTE_COMMAND = "command:remote:Command";
+export const DOCKER_CONTAINER = "docker:index/container:Container";
 /** Fields of a remote command whose text reaches the server. */
 const TEXT_FIELDS = ["create", "update", "stdin"] as const;
 
@@ -43,13 +55,51 @@ export function remoteCommandText(ctx: StackContext<unknown>): { text: string; i
 }
 
 /** The server corpus, or notApplicable when the stack manages no server. */
-function serverCorpus(ctx: StackContext<unknown>): Corpus {
+function serverCorpus(ctx: StackContext<unknown>, options: { containers?: boolean } = {}): Corpus {
     const server = ctx.resources.find((r) => r.type === SERVER_TYPE);
     const commands = ctx.resources.filter((r) => r.type === REMOTE_COMMAND);
-    if (!server && commands.length === 0) {
-        ctx.notApplicable("the stack manages no lightweight server (no LightweightServer, no remote command)");
+    const containers = options.containers ? ctx.resources.filter((r) => r.type === DOCKER_CONTAINER) : [];
+    if (!server && commands.length === 0 && containers.length === 0) {
+        ctx.notApplicable("the stack manages no lightweight server (no LightweightServer, no remote command, no Docker container)");
     }
-    return { ...remoteCommandText(ctx), subject: server ?? commands[0] };
+    return { ...remoteCommandText(ctx), subject: server ?? commands[0] ?? containers[0] };
+}
+
+/** Whether a Docker port binding address is loopback only. */
+function loopbackAddress(ip: string): boolean {
+    return /^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(ip);
+}
+
+/**
+ * Ports published by the stack's docker.Container resources (`ports: [{ internal, external, ip }]`).
+ * As Docker does: no `ip` binds every address, no `external` picks a random host port. A container
+ * on the host network publishes nothing (its sockets face the input chain like any process).
+ */
+export function containerPublishedPorts(ctx: StackContext<unknown>): { ports: PublishedPort[]; incomplete: boolean } {
+    let incomplete = false;
+    const ports: PublishedPort[] = [];
+    for (const c of ctx.resources.filter((r) => r.type === DOCKER_CONTAINER)) {
+        const list = ctx.known(() => (c.props.networkMode === "host" ? [] : ((c.props.ports as unknown[] | undefined) ?? [])));
+        if (list === undefined) {
+            incomplete = true;
+            continue;
+        }
+        for (const entry of list) {
+            const port = ctx.known(() => {
+                const p = entry as { external?: unknown; ip?: unknown };
+                return { external: p.external, ip: p.ip };
+            });
+            if (port === undefined) {
+                incomplete = true;
+                continue;
+            }
+            ports.push({
+                hostPort: typeof port.external === "number" ? port.external : undefined,
+                loopback: typeof port.ip === "string" && loopbackAddress(port.ip),
+            });
+        }
+    }
+    return { ports, incomplete };
 }
 
 export const firewallDefaultDrop = stackPolicy({
@@ -152,15 +202,16 @@ export const publishedPortsFiltered = stackPolicy<{ serverPorts: number[] }>({
     area: "server",
     source: "moby issue 4737; R3, R6",
     details:
-        "Finds ports published by `docker run|create -p/--publish` and compose `ports:` in the remote commands' text. If any is published on a non-loopback address: each host port must be in `serverPorts` (a random host port is a violation), and the text must filter DNATed traffic, either with a DOCKER-USER chain that drops (nftables or iptables) or with an nftables base chain on the forward hook at a priority before `filter` that drops `ct status dnat` traffic it did not accept.",
+        "Finds ports published by `docker run|create -p/--publish` and compose `ports:` in the remote commands' text, and by the `ports` of `docker:index/container:Container` resources (no `ip`: every address; no `external`: a random host port). If any is published on a non-loopback address: each host port must be in `serverPorts` (a random host port is a violation), and the text must filter DNATed traffic, either with a DOCKER-USER chain that drops (nftables or iptables) or with an nftables base chain on the forward hook at a priority before `filter` that drops `ct status dnat` traffic it did not accept.",
     enforcementLevel: "mandatory",
     remediation: "Filter published ports in DOCKER-USER (or an nftables forward chain at priority filter - 1), or bind the port to 127.0.0.1 behind a reverse proxy.",
     config: {
         serverPorts: { type: "array", items: { type: "integer" }, description: "Host ports the server may publish.", default: [22, 80, 18789] },
     },
     validate: (ctx) => {
-        const corpus = serverCorpus(ctx);
-        const published = dockerPublishedPorts(corpus.text).filter((p) => !p.loopback);
+        const corpus = serverCorpus(ctx, { containers: true });
+        const containers = containerPublishedPorts(ctx);
+        const published = [...dockerPublishedPorts(corpus.text), ...containers.ports].filter((p) => !p.loopback);
         if (published.length === 0) {
             return;
         }
@@ -171,7 +222,7 @@ export const publishedPortsFiltered = stackPolicy<{ serverPorts: number[] }>({
                 ctx.report(corpus.subject, `publishes host port ${p.hostPort}, which is not declared (${portsText(ctx.config.serverPorts)})`, "publish only declared ports, or bind to 127.0.0.1");
             }
         }
-        if (!hasPublishedPortFilter(corpus.text) && !corpus.incomplete) {
+        if (!hasPublishedPortFilter(corpus.text) && !corpus.incomplete && !containers.incomplete) {
             ctx.report(
                 corpus.subject,
                 "publishes Docker ports without a DOCKER-USER (or early forward) filter, so they bypass the input firewall",

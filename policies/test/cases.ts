@@ -126,6 +126,23 @@ function ingress(change: (p: any) => void = () => {}): Res {
 }
 
 const firewall = (f: (t: string) => string) => serverStack({ firewall: f(NFTABLES) });
+/** The server's firewall without its DOCKER-USER chain. */
+const noDockerFilter = (t: string) => t.replace(/\tchain docker_user \{[\s\S]*?\n\t\}\n/, "");
+/**
+ * A server stack whose model container runs through @pulumi/docker (as components/server does) rather
+ * than `docker run`: the remote command publishes nothing, the container resource's `ports` do.
+ */
+function containerStack(ports: unknown[], options: { firewall?: (t: string) => string; networkMode?: string } = {}): Res[] {
+    return [
+        ...serverStack({ firewall: (options.firewall ?? ((t) => t))(NFTABLES), run: "set -eu\ndocker image inspect nvcr.io/nvidia/tritonserver:23.12-py3 >/dev/null\n" }),
+        {
+            type: "docker:index/container:Container",
+            name: "server-triton",
+            parent: "triton-platform:server:LightweightServer::server",
+            props: { name: "triton", image: "nvcr.io/nvidia/tritonserver:23.12-py3", ports, ...(options.networkMode ? { networkMode: options.networkMode } : {}) },
+        },
+    ];
+}
 
 export const cases: Record<string, PolicyCases> = {
     // --- workloads ---------------------------------------------------------------------------
@@ -578,11 +595,17 @@ export const cases: Record<string, PolicyCases> = {
             { name: "no DOCKER-USER filter", resources: firewall((t) => t.replace(/\tchain docker_user \{[\s\S]*?\n\t\}\n/, "")), expect: /without a DOCKER-USER/ },
             { name: "random host port", resources: serverStack({ run: "docker run -d -p 8000 nvcr.io/nvidia/tritonserver:23.12-py3" }), expect: /random host port/ },
             { name: "undeclared host port", resources: serverStack({ run: "docker run -d --publish=9000:8000 nvcr.io/nvidia/tritonserver:23.12-py3" }), expect: /host port 9000/ },
+            { name: "docker.Container on every address, no filter", resources: containerStack([{ internal: 8000, external: 18789 }], { firewall: noDockerFilter }), expect: /without a DOCKER-USER/ },
+            { name: "docker.Container on a random host port", resources: containerStack([{ internal: 8000, ip: "0.0.0.0" }]), expect: /random host port/ },
+            { name: "docker.Container on an undeclared host port", resources: containerStack([{ internal: 8002, external: 8002 }]), expect: /host port 8002/ },
         ],
         compliant: [
             { name: "early forward chain", resources: serverStack() },
             { name: "iptables DOCKER-USER", resources: serverStack({ firewall: "iptables -P INPUT DROP\niptables -I DOCKER-USER -m conntrack --ctorigdstport 18789 -j ACCEPT\niptables -A DOCKER-USER -j DROP\n" }) },
-            { name: "loopback publish behind a proxy", resources: firewall((t) => t.replace(/\tchain docker_user \{[\s\S]*?\n\t\}\n/, "")).map((r) => (r.name === "server-model" ? edit(r, (p) => (p.create = "docker run -d -p 127.0.0.1:8000:8000 nvcr.io/nvidia/tritonserver:23.12-py3")) : r)) },
+            { name: "loopback publish behind a proxy", resources: firewall(noDockerFilter).map((r) => (r.name === "server-model" ? edit(r, (p) => (p.create = "docker run -d -p 127.0.0.1:8000:8000 nvcr.io/nvidia/tritonserver:23.12-py3")) : r)) },
+            { name: "docker.Container on declared ports, early forward chain", resources: containerStack([{ internal: 8000, external: 18789 }, { internal: 8080, external: 80, ip: "0.0.0.0" }]) },
+            { name: "docker.Container on loopback only, no filter", resources: containerStack([{ internal: 8000, external: 8000, ip: "127.0.0.1" }], { firewall: noDockerFilter }) },
+            { name: "docker.Container on the host network", resources: containerStack([{ internal: 8000 }], { firewall: noDockerFilter, networkMode: "host" }) },
         ],
     },
 
