@@ -3,7 +3,8 @@
 import { PolicyResource } from "@pulumi/policy";
 import { COMPONENT_LABEL, MODEL_SERVER_COMPONENT, SLOT_LABEL, T, isKubernetesObject, mapSelectorMatches, namespaceOf, templateLabels } from "./lib/k8s";
 import { PackPolicy, StackContext, ident, resourcePolicy, stackPolicy } from "./lib/policy";
-import { SERVER_TYPE, remoteCommandText } from "./server";
+import { parseImageRef } from "../stack/image-ref";
+import { REMOTE_IMAGE, SERVER_TYPE, remoteCommandText } from "./server";
 
 export const MODEL_SERVICE_TYPE = "triton-platform:modelService:ModelService";
 export const LOG_SINK_TYPE = "triton-platform:logsink:LogSink";
@@ -40,13 +41,34 @@ function escapeRegExp(s: string): string {
     return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
+/** Image names the stack pulls through @pulumi/docker (`docker:index/remoteImage:RemoteImage`). */
+function pulledImages(ctx: StackContext<unknown>): { images: string[]; incomplete: boolean } {
+    let incomplete = false;
+    const images: string[] = [];
+    for (const r of ctx.resources.filter((x) => x.type === REMOTE_IMAGE)) {
+        const name = ctx.known(() => r.props.name as unknown);
+        if (name === undefined) {
+            incomplete = true;
+        } else if (typeof name === "string") {
+            images.push(name);
+        }
+    }
+    return { images, incomplete };
+}
+
+/** A pinned reference (tag or digest) to one of the shipper repositories (any registry). */
+function isShipperImage(image: string, repositories: string[]): boolean {
+    const ref = parseImageRef(image);
+    return ref !== undefined && (ref.tag !== undefined || ref.digest !== undefined) && repositories.includes(ref.repository);
+}
+
 export const modelServiceLogSink = stackPolicy<{ serverShipperImages: string[] }>({
     name: "model-service-log-sink",
     description: "A stack that runs the model service also ships its conversation logs to object storage (R13).",
     area: "operations",
     source: "R13",
     details:
-        "If the stack has model-server Deployments or a ModelService component, it must declare a `triton-platform:logsink:LogSink` component. If it runs the model service only on a LightweightServer, a LogSink component or a shipper container in the remote commands' text (an image of `serverShipperImages`, with a tag or digest) is required.",
+        "If the stack has model-server Deployments or a ModelService component, it must declare a `triton-platform:logsink:LogSink` component. If it runs the model service only on a LightweightServer, a LogSink component or a shipper container is required: an image of `serverShipperImages` (with a tag or digest) in the remote commands' text, or pulled by a `docker:index/remoteImage:RemoteImage` (how components/server runs its containers).",
     enforcementLevel: "mandatory",
     remediation: "Enable logSink in the stack config (logSink.enabled: true); on the server, run the shipper container from serverLogShipper() (components/logsink).",
     config: {
@@ -69,9 +91,12 @@ export const modelServiceLogSink = stackPolicy<{ serverShipperImages: string[] }
             return;
         }
         if (!cluster && server) {
-            const { text, incomplete } = remoteCommandText(ctx);
-            const shipped = ctx.config.serverShipperImages.some((repo) => new RegExp(`(^|[\\s"'=/])${escapeRegExp(repo)}[:@]`).test(text));
-            if (!shipped && !incomplete) {
+            const { text, incomplete: textIncomplete } = remoteCommandText(ctx);
+            const pulled = pulledImages(ctx);
+            const shipped =
+                ctx.config.serverShipperImages.some((repo) => new RegExp(`(^|[\\s"'=/])${escapeRegExp(repo)}[:@]`).test(text)) ||
+                pulled.images.some((image) => isShipperImage(image, ctx.config.serverShipperImages));
+            if (!shipped && !textIncomplete && !pulled.incomplete) {
                 ctx.report(server, "runs the model service but neither a LogSink nor a log-shipper container ships its conversation logs to object storage", "run the shipper container from serverLogShipper() in the server bootstrap");
             }
             return;

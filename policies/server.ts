@@ -25,6 +25,7 @@ import {
 export const SERVER_TYPE = "triton-platform:server:LightweightServer";
 export const REMOTE_COMMAND = "command:remote:Command";
 export const DOCKER_CONTAINER = "docker:index/container:Container";
+export const REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage";
 /** Fields of a remote command whose text reaches the server. */
 const TEXT_FIELDS = ["create", "update", "stdin"] as const;
 

@@ -614,12 +614,27 @@ export const cases: Record<string, PolicyCases> = {
         violating: [
             { name: "cluster without LogSink", resources: without(stack(), (r) => r.type === "triton-platform:logsink:LogSink"), expect: /ModelService "triton": runs the model service but no LogSink/ },
             { name: "server without LogSink or shipper", resources: without(serverStack(), (r) => r.type === "triton-platform:logsink:LogSink"), expect: /LightweightServer "server": runs the model service but neither/ },
+            {
+                name: "server pulling only the model image through @pulumi/docker",
+                resources: [
+                    ...without(serverStack(), (r) => r.type === "triton-platform:logsink:LogSink"),
+                    { type: "docker:index/remoteImage:RemoteImage", name: "server-image", parent: "triton-platform:server:LightweightServer::server", props: { name: "nvcr.io/nvidia/tritonserver:23.12-py3", keepLocally: true } },
+                ],
+                expect: /runs the model service but neither/,
+            },
         ],
         compliant: [
             { name: "LogSink declared", resources: stack() },
             {
                 name: "server running a shipper container",
                 resources: editIn(without(serverStack(), (r) => r.type === "triton-platform:logsink:LogSink"), CMD, "server-model", (p) => (p.create += "docker run -d --name shipper -v /var/lib/docker/containers:/var/lib/docker/containers:ro docker.io/otel/opentelemetry-collector-contrib:0.130.0\n")),
+            },
+            {
+                name: "server pulling a pinned shipper image through @pulumi/docker",
+                resources: [
+                    ...without(serverStack(), (r) => r.type === "triton-platform:logsink:LogSink"),
+                    { type: "docker:index/remoteImage:RemoteImage", name: "server-log-shipper-image", parent: "triton-platform:server:LightweightServer::server", props: { name: "docker.io/otel/opentelemetry-collector-contrib:0.130.0", keepLocally: true } },
+                ],
             },
         ],
     },
