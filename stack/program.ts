@@ -197,6 +197,7 @@ export function deployPlatform(def: StackDefinition, secrets: StackSecrets): Pla
                 ? {
                       definition: def,
                       credentials: staticKeys,
+                      zone: def.server.zone,
                   }
                 : undefined,
         });

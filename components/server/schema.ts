@@ -33,6 +33,14 @@ export const serverSchema = z.strictObject({
         .string()
         .regex(/^(?=.{1,253}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, { error: "expected a DNS name such as models.example.com" })
         .optional(),
+    /**
+     * The server's availability zone (e.g. `cn-shanghai-b`), recorded on every log line its shipper
+     * ships (`cloud.availability_zone`, as the cluster's shipper records the node's zone label).
+     */
+    zone: z
+        .string()
+        .regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, { error: "expected a zone name such as cn-shanghai-b (lower-case letters, digits and '-')" })
+        .optional(),
     /** R1 minimum RAM (nominal: a 2 GiB server reports about 5-10% less after kernel reservations). */
     minMemoryMiB: int(512).default(2048),
     /** R1 minimum free disk for Docker's data root, in GB (10^9 bytes). */

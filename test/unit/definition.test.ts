@@ -67,6 +67,12 @@ const malformed: { what: string; raw: Record<string, unknown>; key: string; says
     { what: "namespace default", raw: { namespace: "default" }, key: "namespace", says: /not default/ },
     { what: "unknown cluster mode", raw: { cluster: { mode: "eks" } }, key: "cluster.mode", says: /render|kubeconfig|none|expected/ },
     { what: "no cluster and no server", raw: { cluster: { mode: "none" } }, key: "server", says: /must declare a server/ },
+    {
+        what: "server zone with upper case",
+        raw: { server: { host: "203.0.113.10", user: "ubuntu", zone: "CN-Shanghai-B" } },
+        key: "server.zone",
+        says: /zone name such as cn-shanghai-b/,
+    },
     { what: "HPA target utilization above 100", raw: { modelService: { hpa: { cpuUtilization: 150 } } }, key: "modelService.hpa.cpuUtilization", says: /<= 100/ },
     { what: "object storage endpoint not a URL", raw: { objectStorage: { endpoint: "minio:9000" } }, key: "objectStorage.endpoint", says: /http\(s\) URL/ },
     { what: "CIDR with host bits", raw: { securityGroup: { sshCidrs: ["10.0.0.1/8"] } }, key: "securityGroup.sshCidrs[0]", says: /did you mean 10\.0\.0\.0\/8/ },

@@ -235,6 +235,14 @@ describe("the server's log shipper in other configurations", () => {
         expect(config.exporters.awss3.s3uploader).toMatchObject({ endpoint: "http://198.51.100.50:9000", s3_force_path_style: true, disable_ssl: true });
     });
 
+    it("records the server's zone on every shipped line when server.zone is set, and no zone otherwise", async () => {
+        const server = JSON.parse(stackFileConfig("server")[`${PROJECT}:server`]);
+        const zoned = await serverStack({ server: { ...server, zone: "cn-shanghai-b" } });
+        const attributes = (run: RunResult) => JSON.parse(command(run, "logsink-config").inputs.stdin).processors.resource.attributes;
+        expect(attributes(zoned)).toContainEqual({ key: "cloud.availability_zone", value: "cn-shanghai-b", action: "upsert" });
+        expect(attributes(await serverStack()).map((a: { key: string }) => a.key)).not.toContain("cloud.availability_zone");
+    });
+
     it("writes no credentials file without static keys, and says the SDK's default chain is used", async () => {
         const run = await serverStack({}, { serverPrivateKey: SECRETS.serverPrivateKey });
         expect(ofType(run, "command:remote:Command").map((c) => c.name)).not.toContain("server-logsink-credentials");
