@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { kubernetesShipperConfig, renderConfig, SERVER_COMPONENT_LABEL, serverShipperConfig } from "../../components/logsink";
 import { parseDefinition, StackDefinition } from "../../stack/definition";
 import { freePort } from "../support/ports";
+import { s3Request, S3Response, until } from "../support/s3";
 
 const ROOT = path.resolve(__dirname, "../..");
 const PROJECT = "triton-platform";
@@ -30,23 +31,6 @@ type Yaml = Record<string, any>;
 const work = fs.mkdtempSync(path.join(os.tmpdir(), "logsink-e2e-"));
 const started: ChildProcess[] = [];
 
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, seconds: number, diagnostics?: () => string): Promise<T> {
-    const deadline = Date.now() + seconds * 1000;
-    let last: unknown;
-    while (Date.now() < deadline) {
-        try {
-            const v = await probe();
-            if (v !== undefined) {
-                return v;
-            }
-        } catch (e) {
-            last = e;
-        }
-        await new Promise((r) => setTimeout(r, 500));
-    }
-    throw new Error(`gave up waiting for ${what}${last ? ` (last error: ${String(last)})` : ""}${diagnostics ? `\n${diagnostics()}` : ""}`);
-}
 
 function startProcess(name: string, cmd: string, args: string[], env: Record<string, string>): { proc: ChildProcess; log: string } {
     const log = path.join(work, `${name}.log`);
@@ -75,52 +59,8 @@ afterAll(async () => {
     fs.rmSync(work, { recursive: true, force: true });
 });
 
-// ---------- S3 (SigV4) client, just enough for the test ----------------------------------------------
-
-const hex = (data: crypto.BinaryLike) => crypto.createHash("sha256").update(data).digest("hex");
-const hmac = (key: crypto.BinaryLike, data: string) => crypto.createHmac("sha256", key).update(data).digest();
-const encodeKey = (key: string) => key.split("/").map(encodeURIComponent).join("/");
-
-function s3(port: number, method: string, key: string, query: Record<string, string> = {}, body = Buffer.alloc(0)): Promise<{ status: number; body: Buffer; headers: http.IncomingHttpHeaders }> {
-    const host = `127.0.0.1:${port}`;
-    const amzDate = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
-    const date = amzDate.slice(0, 8);
-    const uri = `/${encodeKey(key)}`;
-    const q = Object.keys(query)
-        .sort()
-        .map((k) => `${encodeURIComponent(k)}=${encodeURIComponent(query[k])}`)
-        .join("&");
-    const payload = hex(body);
-    const headers = `host:${host}\nx-amz-content-sha256:${payload}\nx-amz-date:${amzDate}\n`;
-    const signed = "host;x-amz-content-sha256;x-amz-date";
-    const scope = `${date}/${REGION}/s3/aws4_request`;
-    const canonical = [method, uri, q, headers, signed, payload].join("\n");
-    const toSign = ["AWS4-HMAC-SHA256", amzDate, scope, hex(canonical)].join("\n");
-    const signingKey = hmac(hmac(hmac(hmac(`AWS4${SECRET_KEY}`, date), REGION), "s3"), "aws4_request");
-    const signature = crypto.createHmac("sha256", signingKey).update(toSign).digest("hex");
-    return new Promise((resolve, reject) => {
-        const req = http.request(
-            {
-                host: "127.0.0.1",
-                port,
-                method,
-                path: q ? `${uri}?${q}` : uri,
-                headers: {
-                    "x-amz-date": amzDate,
-                    "x-amz-content-sha256": payload,
-                    authorization: `AWS4-HMAC-SHA256 Credential=${ACCESS_KEY}/${scope}, SignedHeaders=${signed}, Signature=${signature}`,
-                    "content-length": body.length,
-                },
-            },
-            (res) => {
-                const chunks: Buffer[] = [];
-                res.on("data", (c: Buffer) => chunks.push(c));
-                res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), headers: res.headers }));
-            },
-        );
-        req.on("error", reject);
-        req.end(body);
-    });
+function s3(port: number, method: string, key: string, query: Record<string, string> = {}, body = Buffer.alloc(0)): Promise<S3Response> {
+    return s3Request({ port, region: REGION, accessKey: ACCESS_KEY, secretKey: SECRET_KEY }, method, key, query, body);
 }
 
 /** Every object under a prefix: key, raw (stored) bytes, Content-Encoding. */

@@ -16,6 +16,7 @@ import { awsCredentialsContent, SHIPPER_CREDENTIALS_FILE, shipperContainerArgs }
 import { stdinFileScript } from "../../components/server/scripts";
 import { parseDefinition, StackDefinition } from "../../stack/definition";
 import { freePort } from "../support/ports";
+import { s3Request, S3Response, until as waitUntil } from "../support/s3";
 
 const BUCKET = "conversation-logs";
 const REGION = "eu-west-1";
@@ -61,61 +62,14 @@ function start(name: string, cmd: string, args: string[], env: Record<string, st
     return log;
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, seconds: number, log?: string): Promise<T> {
-    const deadline = Date.now() + seconds * 1000;
-    let last: unknown;
-    while (Date.now() < deadline) {
-        try {
-            const v = await probe();
-            if (v !== undefined) return v;
-        } catch (e) {
-            last = e;
-        }
-        await new Promise((r) => setTimeout(r, 500));
-    }
-    throw new Error(`gave up waiting for ${what}${last ? ` (${String(last)})` : ""}${log ? `\n${fs.readFileSync(log, "utf8").slice(-3000)}` : ""}`);
+/** Waits for `probe`; on failure, the tail of `log` goes into the error. */
+function until<T>(what: string, probe: () => Promise<T | undefined>, seconds: number, log?: string): Promise<T> {
+    return waitUntil(what, probe, seconds, log ? () => fs.readFileSync(log, "utf8").slice(-3000) : undefined);
 }
 
 /** A SigV4-signed request to the store, as the test's own client (path style). */
-function s3(port: number, method: string, key: string, query: Record<string, string> = {}): Promise<{ status: number; body: Buffer }> {
-    const sha = (d: crypto.BinaryLike) => crypto.createHash("sha256").update(d).digest("hex");
-    const hmac = (k: crypto.BinaryLike, d: string) => crypto.createHmac("sha256", k).update(d).digest();
-    const host = `127.0.0.1:${port}`;
-    const amzDate = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
-    const date = amzDate.slice(0, 8);
-    const uri = `/${key.split("/").map(encodeURIComponent).join("/")}`;
-    const q = Object.keys(query)
-        .sort()
-        .map((k) => `${encodeURIComponent(k)}=${encodeURIComponent(query[k])}`)
-        .join("&");
-    const payload = sha("");
-    const signed = "host;x-amz-content-sha256;x-amz-date";
-    const scope = `${date}/${REGION}/s3/aws4_request`;
-    const canonical = [method, uri, q, `host:${host}\nx-amz-content-sha256:${payload}\nx-amz-date:${amzDate}\n`, signed, payload].join("\n");
-    const signingKey = hmac(hmac(hmac(hmac(`AWS4${SECRET_KEY}`, date), REGION), "s3"), "aws4_request");
-    const signature = crypto.createHmac("sha256", signingKey).update(["AWS4-HMAC-SHA256", amzDate, scope, sha(canonical)].join("\n")).digest("hex");
-    return new Promise((resolve, reject) => {
-        http.request(
-            {
-                host: "127.0.0.1",
-                port,
-                method,
-                path: q ? `${uri}?${q}` : uri,
-                headers: {
-                    "x-amz-date": amzDate,
-                    "x-amz-content-sha256": payload,
-                    authorization: `AWS4-HMAC-SHA256 Credential=${ACCESS_KEY}/${scope}, SignedHeaders=${signed}, Signature=${signature}`,
-                },
-            },
-            (res) => {
-                const chunks: Buffer[] = [];
-                res.on("data", (c: Buffer) => chunks.push(c));
-                res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-            },
-        )
-            .on("error", reject)
-            .end();
-    });
+function s3(port: number, method: string, key: string, query: Record<string, string> = {}): Promise<S3Response> {
+    return s3Request({ port, region: REGION, accessKey: ACCESS_KEY, secretKey: SECRET_KEY }, method, key, query);
 }
 
 function definition(endpoint: string): StackDefinition {
