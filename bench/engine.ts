@@ -35,11 +35,14 @@ for (let i = 1; i < ${resources}; i++) {
 `;
 }
 
-/** The reference policy pack: one advisory policy that never reports, in the same loader as ours. */
+/**
+ * The reference policy pack: one advisory policy that never reports, started by a copy of our pack's
+ * own main.js (so through the same loader), next to the floor's program.
+ */
 const EMPTY_PACK = {
     "PulumiPolicy.yaml": "description: The benchmark's empty policy pack (bench/engine.ts).\nruntime: nodejs\n",
     "package.json": JSON.stringify({ name: "bench-empty-pack", version: "0.0.1", main: "main.js" }, null, 4),
-    "main.js": '"use strict";\nrequire("../tools/ts-loader").register();\nmodule.exports = require("./index.ts");\n',
+    "main.js": fs.readFileSync(path.join(REPO_ROOT, "policies/main.js"), "utf8"),
     "index.ts": `import { PolicyPack } from "@pulumi/policy";
 
 new PolicyPack("bench-empty-pack", {
@@ -118,7 +121,7 @@ function makeFloor(program = FLOOR_PROGRAM): Sandbox {
         yaml.dump({ name: "triton-platform-floor", description: "Empty program: the benchmark's floor", runtime: project.runtime, main: project.main }),
     );
     fs.writeFileSync(path.join(floor.dir, "index.ts"), program);
-    // The reference pack sits next to the program (its main.js loads ../tools/ts-loader.js).
+    // The reference pack sits next to the program (its main.js loads ../tools/ts-loader.js, as ours does).
     fs.mkdirSync(path.join(floor.dir, "empty-pack"));
     for (const [name, text] of Object.entries(EMPTY_PACK)) {
         fs.writeFileSync(path.join(floor.dir, "empty-pack", name), text);
@@ -130,7 +133,7 @@ function makeFloor(program = FLOOR_PROGRAM): Sandbox {
  * Makes the dev project's and the floor's sandboxes, each with an initialised `dev` stack; with
  * `compiled` (a folder bench/compile.ts filled), also their precompiled twins.
  */
-export function makeSandboxes(options: { compiled?: string; whatIf?: boolean; resources?: number } = {}): Sandboxes {
+export function makeSandboxes(options: { compiled?: string; whatIf?: boolean } = {}): Sandboxes {
     const made: Sandbox[] = [];
     const cleanup = () => made.forEach((s) => s.cleanup());
     const make = (f: () => Sandbox, prepare: (s: Sandbox) => void = () => undefined) => {
@@ -143,7 +146,7 @@ export function makeSandboxes(options: { compiled?: string; whatIf?: boolean; re
     try {
         const dev = make(makeDev);
         const floor = make(makeFloor);
-        const floorResources = make(() => makeFloor(resourceFloorProgram(options.resources ?? DEV_RESOURCES)));
+        const floorResources = make(() => makeFloor(resourceFloorProgram(DEV_RESOURCES)));
         const devTsNode = options.whatIf ? make(makeDev, useRuntimeTsNode) : undefined;
         const floorTsNode = options.whatIf ? make(() => makeFloor(), useRuntimeTsNode) : undefined;
         const compiled = options.compiled;

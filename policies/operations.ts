@@ -4,7 +4,7 @@ import { PolicyResource } from "@pulumi/policy";
 import { COMPONENT_LABEL, MODEL_SERVER_COMPONENT, SLOT_LABEL, T, isKubernetesObject, mapSelectorMatches, namespaceOf, templateLabels } from "./lib/k8s";
 import { PackPolicy, StackContext, ident, resourcePolicy, stackPolicy } from "./lib/policy";
 import { parseImageRef } from "../stack/image-ref";
-import { REMOTE_IMAGE, SERVER_TYPE, remoteCommandText } from "./server";
+import { REMOTE_IMAGE, SERVER_TYPE, knownStrings, remoteCommandText } from "./server";
 
 export const MODEL_SERVICE_TYPE = "triton-platform:modelService:ModelService";
 export const LOG_SINK_TYPE = "triton-platform:logsink:LogSink";
@@ -39,21 +39,6 @@ function modelDeployments(ctx: StackContext<unknown>): { deployments: ModelDeplo
 
 function escapeRegExp(s: string): string {
     return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-}
-
-/** Image names the stack pulls through @pulumi/docker (`docker:index/remoteImage:RemoteImage`). */
-function pulledImages(ctx: StackContext<unknown>): { images: string[]; incomplete: boolean } {
-    let incomplete = false;
-    const images: string[] = [];
-    for (const r of ctx.resources.filter((x) => x.type === REMOTE_IMAGE)) {
-        const name = ctx.known(() => r.props.name as unknown);
-        if (name === undefined) {
-            incomplete = true;
-        } else if (typeof name === "string") {
-            images.push(name);
-        }
-    }
-    return { images, incomplete };
 }
 
 /** A pinned reference (tag or digest) to one of the shipper repositories (any registry). */
@@ -92,10 +77,11 @@ export const modelServiceLogSink = stackPolicy<{ serverShipperImages: string[] }
         }
         if (!cluster && server) {
             const { text, incomplete: textIncomplete } = remoteCommandText(ctx);
-            const pulled = pulledImages(ctx);
+            // Images pulled through @pulumi/docker (how components/server runs its containers).
+            const pulled = knownStrings(ctx, REMOTE_IMAGE, ["name"]);
             const shipped =
                 ctx.config.serverShipperImages.some((repo) => new RegExp(`(^|[\\s"'=/])${escapeRegExp(repo)}[:@]`).test(text)) ||
-                pulled.images.some((image) => isShipperImage(image, ctx.config.serverShipperImages));
+                pulled.values.some((image) => isShipperImage(image, ctx.config.serverShipperImages));
             if (!shipped && !textIncomplete && !pulled.incomplete) {
                 ctx.report(server, "runs the model service but neither a LogSink nor a log-shipper container ships its conversation logs to object storage", "run the shipper container from serverLogShipper() in the server bootstrap");
             }

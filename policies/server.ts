@@ -18,6 +18,7 @@ import {
     hasFirewallRuleset,
     hasInboundDefaultDrop,
     hasPublishedPortFilter,
+    isLoopbackAddress,
     PublishedPort,
     sshdDirectiveValues,
 } from "./lib/text";
@@ -37,22 +38,31 @@ interface Corpus {
     subject: PolicyResource;
 }
 
-/** The text of every remote command of the stack (create + update + stdin). */
-export function remoteCommandText(ctx: StackContext<unknown>): { text: string; incomplete: boolean } {
+/**
+ * The string values of `fields` of every resource of a type. `incomplete` when one of them is unknown
+ * until the update (preview); an absent field is skipped, not unknown.
+ */
+export function knownStrings(ctx: StackContext<unknown>, type: string, fields: readonly string[]): { values: string[]; incomplete: boolean } {
     let incomplete = false;
-    const parts: string[] = [];
-    for (const c of ctx.resources.filter((r) => r.type === REMOTE_COMMAND)) {
-        for (const field of TEXT_FIELDS) {
+    const values: string[] = [];
+    for (const r of ctx.resources.filter((x) => x.type === type)) {
+        for (const field of fields) {
             // null: the field is absent; undefined: its value is unknown until the update (preview).
-            const text = ctx.known(() => (c.props[field] === undefined ? null : c.props[field]));
-            if (text === undefined) {
+            const value = ctx.known(() => (r.props[field] === undefined ? null : r.props[field]));
+            if (value === undefined) {
                 incomplete = true;
-            } else if (typeof text === "string") {
-                parts.push(text);
+            } else if (typeof value === "string") {
+                values.push(value);
             }
         }
     }
-    return { text: parts.join("\n"), incomplete };
+    return { values, incomplete };
+}
+
+/** The text of every remote command of the stack (create + update + stdin). */
+export function remoteCommandText(ctx: StackContext<unknown>): { text: string; incomplete: boolean } {
+    const { values, incomplete } = knownStrings(ctx, REMOTE_COMMAND, TEXT_FIELDS);
+    return { text: values.join("\n"), incomplete };
 }
 
 /** The server corpus, or notApplicable when the stack manages no server. */
@@ -64,11 +74,6 @@ function serverCorpus(ctx: StackContext<unknown>, options: { containers?: boolea
         ctx.notApplicable("the stack manages no lightweight server (no LightweightServer, no remote command, no Docker container)");
     }
     return { ...remoteCommandText(ctx), subject: server ?? commands[0] ?? containers[0] };
-}
-
-/** Whether a Docker port binding address is loopback only. */
-function loopbackAddress(ip: string): boolean {
-    return /^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(ip);
 }
 
 /**
@@ -96,7 +101,7 @@ export function containerPublishedPorts(ctx: StackContext<unknown>): { ports: Pu
             }
             ports.push({
                 hostPort: typeof port.external === "number" ? port.external : undefined,
-                loopback: typeof port.ip === "string" && loopbackAddress(port.ip),
+                loopback: typeof port.ip === "string" && isLoopbackAddress(port.ip),
             });
         }
     }

@@ -309,11 +309,16 @@ export interface PublishedPort {
     loopback: boolean;
 }
 
+/** Whether a Docker port binding address (`-p <ip>:...`, a container's `ports[].ip`) is loopback only. */
+export function isLoopbackAddress(ip: string): boolean {
+    return /^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(ip);
+}
+
 function parsePublishSpec(spec: string): PublishedPort | undefined {
     const s = spec.replace(/^["']|["']$/g, "").replace(/\/(tcp|udp|sctp)$/, "");
     const ipv6 = /^\[([^\]]+)\]:(\d*):(\d+(?:-\d+)?)$/.exec(s);
     if (ipv6) {
-        return { hostPort: ipv6[2] ? Number(ipv6[2]) : undefined, loopback: ipv6[1] === "::1" };
+        return { hostPort: ipv6[2] ? Number(ipv6[2]) : undefined, loopback: isLoopbackAddress(ipv6[1]) };
     }
     const parts = s.split(":");
     if (parts.length === 1 && /^\d+(-\d+)?$/.test(parts[0])) {
@@ -323,7 +328,7 @@ function parsePublishSpec(spec: string): PublishedPort | undefined {
         return { hostPort: Number(parts[0]), loopback: false };
     }
     if (parts.length === 3) {
-        return { hostPort: parts[1] ? Number(parts[1]) : undefined, loopback: /^(127\.\d+\.\d+\.\d+|localhost)$/.test(parts[0]) };
+        return { hostPort: parts[1] ? Number(parts[1]) : undefined, loopback: isLoopbackAddress(parts[0]) };
     }
     return undefined;
 }
