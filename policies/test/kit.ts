@@ -153,6 +153,25 @@ function cannotRun(p: PackPolicy, e: UnknownValueError): string {
     return `can't run policy '${p.name}' from policy pack '${PROJECT}@v0.1.0' during preview: ${e.message}`;
 }
 
+/**
+ * Runs one validation and records how it ended, as the runtime's Analyze handlers do: an unknown value
+ * makes the policy "can't run during preview", notApplicable marks it not applicable, anything else
+ * propagates.
+ */
+async function settle(p: PackPolicy, out: Outcome, validate: () => void | Promise<void>): Promise<void> {
+    try {
+        await Promise.resolve(validate());
+    } catch (e) {
+        if (e instanceof UnknownValueError) {
+            out.cannotRun.push(cannotRun(p, e));
+        } else if (e instanceof NotApplicableError) {
+            out.notApplicable.push(e.reason ?? "");
+        } else {
+            throw e;
+        }
+    }
+}
+
 /** Runs a resource policy on each resource, like makeAnalyzeRpcFun does per Analyze call. */
 export async function runResourcePolicy(p: PackResourcePolicy, resources: Res[], config: PackConfig = {}): Promise<Outcome> {
     const out: Outcome = { violations: [], notApplicable: [], cannotRun: [] };
@@ -184,17 +203,7 @@ export async function runResourcePolicy(p: PackResourcePolicy, resources: Res[],
                     throw new NotApplicableError(reason);
                 },
             };
-            try {
-                await Promise.resolve(validation(args, reporter(p, level, out.violations)));
-            } catch (e) {
-                if (e instanceof UnknownValueError) {
-                    out.cannotRun.push(cannotRun(p, e));
-                } else if (e instanceof NotApplicableError) {
-                    out.notApplicable.push(e.reason ?? "");
-                } else {
-                    throw e;
-                }
-            }
+            await settle(p, out, () => validation(args, reporter(p, level, out.violations)));
         }
     }
     return out;
@@ -246,17 +255,7 @@ export async function runStackPolicy(p: PackStackPolicy, resources: Res[], confi
             throw new NotApplicableError(reason);
         },
     };
-    try {
-        await Promise.resolve(p.validateStack(args, reporter(p, level, out.violations)));
-    } catch (e) {
-        if (e instanceof UnknownValueError) {
-            out.cannotRun.push(cannotRun(p, e));
-        } else if (e instanceof NotApplicableError) {
-            out.notApplicable.push(e.reason ?? "");
-        } else {
-            throw e;
-        }
-    }
+    await settle(p, out, () => p.validateStack(args, reporter(p, level, out.violations)));
     return out;
 }
 
