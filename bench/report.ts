@@ -215,7 +215,7 @@ export function renderReport(r: Results, findings: string): string {
     const unitWhatIfs = r.unitWhatIf ?? [];
     if (unitWhatIfs.length > 0) {
         out.push(
-            "What-if for target 5, with the settings vitest.config.ts replaced: " +
+            "What-if for target 5, with the settings vitest.config.mts replaced: " +
                 unitWhatIfs
                     .map((u) => {
                         const last = u.runs[u.runs.length - 1];

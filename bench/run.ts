@@ -302,7 +302,7 @@ async function main(): Promise<void> {
             log(`unit suite: ${o.unitRuns} run(s)`);
             results.unit = measureUnitSuite(o.unitRuns, scratch, log);
             if (o.whatIf) {
-                // The suite's own settings (vitest.config.ts: maxWorkers 2, isolate false) against the
+                // The suite's own settings (vitest.config.mts: maxWorkers 2, isolate false) against the
                 // two it replaced: vitest's default worker count (cores - 1: one on 2 cores) and
                 // per-file isolation.
                 const defaultWorkers = String(Math.max(1, results.machine.cores - 1));

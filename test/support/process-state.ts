@@ -1,4 +1,4 @@
-// Setup file of the unit project (vitest.config.ts). The unit project runs without isolation: the
+// Setup file of the unit project (vitest.config.mts). The unit project runs without isolation: the
 // files of one worker share a process, so the SDKs load once per worker instead of once per file
 // (the unit suite's wall time halves, docs/BENCHMARKS.md). What one file changes in that process
 // must not reach the next file:

@@ -2,7 +2,7 @@ import { defineConfig } from "vitest/config";
 
 // Projects: `unit` runs in seconds under Pulumi mocks and pure functions; `e2e` drives the real Pulumi
 // engine, providers and local services and is slow; `e2e-server` bootstraps a real SSH + Docker host.
-// `npm test` runs them all (e2e-server only when its provider plugins exist; see scripts/test.sh).
+// `npm test` runs them all, after scripts/test.sh installed what each needs.
 export default defineConfig({
     test: {
         // vitest's default is cores - 1 workers: one on a 2-core machine, so the files ran one after
@@ -42,9 +42,8 @@ export default defineConfig({
                 },
             },
             {
-                // The lightweight server for real (SSH + Docker in a network namespace). Needs the command
-                // and docker provider plugins, which cannot be built offline here (docs/OFFLINE-TOOLCHAIN.md):
-                // scripts/test.sh runs it when they are installed and says so loudly when they are not.
+                // The lightweight server for real (SSH + Docker in a network namespace), with the command
+                // and docker provider plugins that scripts/toolchain.sh builds from their release sources.
                 test: {
                     name: "e2e-server",
                     sequence: { groupOrder: 2 },
