@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job: `pulumi up` (or preview/destroy) of the dev stack on a fresh machine, with no cluster,
-# no cloud and no KMS: local file backend, passphrase secrets, manifests rendered to out/manifests/dev.
-#   bash scripts/dev.sh [up|preview|destroy] [extra pulumi args]
+# The main job: `pulumi up` (or preview/destroy/refresh) of the dev stack on a fresh machine, with no
+# cluster, no cloud and no KMS: local file backend, passphrase secrets, manifests rendered to
+# out/manifests/dev.
+#   bash scripts/dev.sh [up|preview|destroy|refresh] [extra pulumi args]
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "$0")/lib.sh"
@@ -17,9 +18,19 @@ use_local_backend
 
 pulumi stack select dev >/dev/null 2>&1 || pulumi stack init dev --secrets-provider passphrase >/dev/null
 case "$action" in
-  up|destroy|refresh) pulumi "$action" --stack dev --yes --non-interactive --skip-preview "$@" ;;
+  up)
+    # On a failed `up` the CLI prints the stack's outputs under the error, and they are the previous
+    # deployment's: values that look current but are not. So `up` suppresses them and this script
+    # prints them only after a success; on a failure it says what the summary above means.
+    if ! pulumi up --stack dev --yes --non-interactive --skip-preview --suppress-outputs "$@"; then
+      log "pulumi up FAILED: Pulumi started no change after the first error; the 'Resources:' summary above counts what it changed before."
+      log "The stack's outputs were not updated and still describe the previous deployment (npm run -s pulumi -- stack output)."
+      exit 1
+    fi
+    printf '\nOutputs (npm run -s pulumi -- stack output):\n'
+    pulumi stack output --stack dev
+    log "manifests are in out/manifests/dev (Secrets in PLAIN TEXT there: never commit or share that folder)"
+    ;;
+  destroy|refresh) pulumi "$action" --stack dev --yes --non-interactive --skip-preview "$@" ;;
   preview) pulumi preview --stack dev --non-interactive --diff "$@" ;;
 esac
-if [ "$action" = up ]; then
-  log "manifests are in out/manifests/dev (Secrets in PLAIN TEXT there: never commit or share that folder)"
-fi
