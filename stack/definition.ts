@@ -19,9 +19,19 @@ import {
 } from "../components/model-service/schema";
 import { securityGroupIssues, securityPolicyInput } from "../components/network/rules";
 import { securityGroupSchema } from "../components/network/schema";
-import { monitoringSchema } from "../components/observability/schema";
+import { ALERT_WEBHOOK_SECRET, monitoringSchema } from "../components/observability/schema";
 import { serverSchema } from "../components/server/schema";
-import { bool, dnsLabel, pinnedImage, quantityValue } from "./schema-kit";
+import {
+    annotationMap,
+    bool,
+    controlCharIssues,
+    dnsLabel,
+    LABEL_VALUE,
+    labelMap,
+    pinnedImage,
+    quantityValue,
+    RECOMMENDED_LABEL_KEYS,
+} from "./schema-kit";
 
 /** S3-compatible object storage used by the model repository and the log sink. */
 export const objectStorageSchema = z
@@ -34,7 +44,7 @@ export const objectStorageSchema = z
          * Annotations for the workloads' service account when the cluster grants object-store access by
          * workload identity (IRSA, GKE Workload Identity) instead of static keys.
          */
-        serviceAccountAnnotations: z.record(z.string(), z.string()).default({}),
+        serviceAccountAnnotations: annotationMap.default({}),
     })
     .prefault({});
 
@@ -53,9 +63,33 @@ export const definitionShape = {
         })
         .default("triton"),
     /** Availability zones (topology.kubernetes.io/zone values) the model service spreads across (R13). */
-    zones: z.array(z.string().min(1)).min(1).default(["zone-a", "zone-b", "zone-c"]),
-    /** Extra labels put on every Kubernetes object, after the recommended ones. */
-    labels: z.record(z.string(), z.string()).default({}),
+    zones: z
+        .array(
+            z
+                .string()
+                .min(1)
+                .regex(LABEL_VALUE, { error: "a zone is matched as a label value (topology.kubernetes.io/zone): at most 63 letters, digits, '-', '_', '.', alphanumeric at both ends" }),
+        )
+        .min(1)
+        .default(["zone-a", "zone-b", "zone-c"]),
+    /**
+     * Extra labels put on every Kubernetes object, after the recommended ones. Keys and values must be
+     * valid Kubernetes labels, and the recommended labels (`app.kubernetes.io/name`, `instance`,
+     * `component`, `part-of`, `managed-by`, `version`) cannot be replaced: selectors depend on them.
+     */
+    labels: labelMap
+        .superRefine((labels, ctx) => {
+            for (const k of Object.keys(labels)) {
+                if ((RECOMMENDED_LABEL_KEYS as readonly string[]).includes(k)) {
+                    ctx.addIssue({
+                        code: "custom",
+                        path: [k],
+                        message: `"${k}" is a recommended label the program sets itself (selectors and policies read it): choose another key`,
+                    });
+                }
+            }
+        })
+        .default({}),
     /** The blue-green slot the Service routes to (R16). */
     activeSlot: z.enum(SLOT_NAMES).default("blue"),
     slots: slotsSchema.prefault({}),
@@ -74,8 +108,44 @@ export const definitionShape = {
     logSink: logSinkSchema,
 };
 
+/**
+ * Settings that are documents of several lines (a PEM CA bundle, a kubeconfig's contents): they may hold
+ * line breaks and tabs, which their consumers write as a file or a YAML block, never into a line.
+ */
+export const MULTILINE_SETTINGS = ["logSink.caBundle", "cluster.kubeconfig"] as const;
+
 /** Keys read as secrets, never as part of the definition. */
 export const SECRET_KEYS = ["objectStorageAccessKeyId", "objectStorageSecretAccessKey", "serverPrivateKey"] as const;
+
+/** Whether a top-level config key is a secret (a fixed one, or an alert webhook URL `alertWebhook<Name>`). */
+export function isSecretKey(key: string): boolean {
+    return (SECRET_KEYS as readonly string[]).includes(key) || ALERT_WEBHOOK_SECRET.test(key);
+}
+
+/** Secrets that only work together: setting one without the other is an error that names the other. */
+export const SECRET_PAIRS: [(typeof SECRET_KEYS)[number], (typeof SECRET_KEYS)[number]][] = [["objectStorageAccessKeyId", "objectStorageSecretAccessKey"]];
+
+/**
+ * Problems of which secrets are set (never of their values: only emptiness is looked at). One
+ * object-store key without the other would otherwise silently fall back to workload identity.
+ */
+export function secretPresenceIssues(isSet: (key: (typeof SECRET_KEYS)[number]) => boolean): { key: string; message: string }[] {
+    const out: { key: string; message: string }[] = [];
+    for (const [a, b] of SECRET_PAIRS) {
+        for (const [present, missing] of [
+            [a, b],
+            [b, a],
+        ] as const) {
+            if (isSet(present) && !isSet(missing)) {
+                out.push({
+                    key: missing,
+                    message: `${present} is set but ${missing} is not: static object-store keys need both. Set it (\`pulumi config set --secret ${missing} ...\`), or remove ${present} to use workload identity`,
+                });
+            }
+        }
+    }
+    return out;
+}
 
 type Parsed = { [K in keyof typeof definitionShape]: z.infer<(typeof definitionShape)[K]> };
 type Report = (path: (string | number)[], message: string) => void;
@@ -220,7 +290,7 @@ const crossRules: { keys: (keyof Parsed)[]; check: (d: Parsed, issue: Report) =>
     },
     {
         // Security-group rules against the ports the services declare (bad CIDR, contradictions, undeclared ports).
-        keys: ["securityGroup", "modelService", "objectStorage", "server"],
+        keys: ["securityGroup", "modelService", "objectStorage", "server", "environment", "cluster", "gateway"],
         check: (d, issue) => securityGroupIssues(securityPolicyInput(d)).forEach((i) => issue(i.path, i.message)),
     },
     {
@@ -256,6 +326,8 @@ export interface StackSecrets {
     objectStorageAccessKeyId?: pulumi.Output<string>;
     objectStorageSecretAccessKey?: pulumi.Output<string>;
     serverPrivateKey?: pulumi.Output<string>;
+    /** Alert webhook URLs by config key (`alertWebhook<Name>`, named by monitoring.alertRoute.receivers[].urlSecret). */
+    alertWebhookUrls?: Record<string, pulumi.Output<string>>;
 }
 
 /** One problem of a definition, with the config key it belongs to. */
@@ -302,9 +374,17 @@ export function parseDefinition(
 ): { ok: true; definition: StackDefinition } | { ok: false; issues: DefinitionIssue[] } {
     const issues: DefinitionIssue[] = [];
     const values: Record<string, unknown> = {};
+    // Only whether a secret is set is read here, never its value.
+    const secretSet = (k: string) => raw[k] !== undefined && raw[k] !== null && raw[k] !== "";
+    for (const i of secretPresenceIssues(secretSet)) {
+        issues.push({ key: `${ctx.project}:${i.key}`, message: i.message });
+    }
     for (const [key, value] of Object.entries(raw)) {
-        if ((SECRET_KEYS as readonly string[]).includes(key)) {
+        if (isSecretKey(key)) {
             continue;
+        }
+        for (const i of controlCharIssues(value, [key], MULTILINE_SETTINGS)) {
+            issues.push({ key: keyPath(ctx.project, i.path), message: i.message });
         }
         if (!(key in definitionShape)) {
             const near = closest(key, Object.keys(definitionShape));
@@ -339,6 +419,16 @@ export function parseDefinition(
             rule.check(parsed as Parsed, (path, message) => issues.push({ key: keyPath(ctx.project, path), message }));
         }
     }
+    // Each alert receiver names the secret key of its URL: it must be set (its value stays unread here).
+    const monitoring = parsed.monitoring as Parsed["monitoring"] | undefined;
+    monitoring?.alertRoute?.receivers.forEach((r, i) => {
+        if (raw[r.urlSecret] === undefined || raw[r.urlSecret] === "") {
+            issues.push({
+                key: keyPath(ctx.project, ["monitoring", "alertRoute", "receivers", i, "urlSecret"]),
+                message: `the secret ${r.urlSecret} is not set: pulumi config set --secret ${r.urlSecret} <the receiver's webhook URL>`,
+            });
+        }
+    });
     if (issues.length > 0) {
         return { ok: false, issues };
     }
@@ -421,6 +511,14 @@ export function readSecrets(): StackSecrets {
         // runtime lookup only tests for emptiness; the value itself is only ever handled as a secret.
         if (pulumi.runtime.getConfig(`${pulumi.getProject()}:${key}`)) {
             out[key] = config.requireSecret(key);
+        }
+    }
+    // Alert webhook URLs: every `alertWebhook<Name>` key of the project, whichever receiver names it.
+    const prefix = `${pulumi.getProject()}:`;
+    for (const [full, value] of Object.entries(pulumi.runtime.allConfig())) {
+        const key = full.slice(prefix.length);
+        if (full.startsWith(prefix) && ALERT_WEBHOOK_SECRET.test(key) && value) {
+            (out.alertWebhookUrls ??= {})[key] = config.requireSecret(key);
         }
     }
     return out;

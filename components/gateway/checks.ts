@@ -27,7 +27,18 @@ export function gatewayIssues(d: GatewayCheckInput): GatewayIssue[] {
     const g = d.gateway;
     const issues: GatewayIssue[] = [];
     if (!g.enabled) {
+        // Triton checks no token itself: a prod stack without the gateway must say what checks them.
+        if (d.environment === "prod" && !g.otherEntryPoint) {
+            issues.push({
+                path: ["gateway", "enabled"],
+                message:
+                    "prod with the gateway disabled leaves nothing checking tokens in front of Triton: keep it enabled, or set gateway.otherEntryPoint to the entry point that checks them instead (docs/HARDENING.md)",
+            });
+        }
         return issues;
+    }
+    if (g.otherEntryPoint !== undefined) {
+        issues.push({ path: ["gateway", "otherEntryPoint"], message: "otherEntryPoint only applies with gateway.enabled false: remove it, or disable the gateway" });
     }
     const jwt = d.keys.jwt;
     g.routes.forEach((r, i) => {

@@ -1,7 +1,8 @@
 // Settings of the collaboration-platform entry point (config key `gateway`): R8 host and TLS, R9 access
 // modes and latency budgets, R10 JWT checks (claims come from `keys.jwt`), request limits.
+import { isIP } from "net";
 import { z } from "zod";
-import { bool, dnsLabel, int, pinnedImage, port, quantity } from "../../stack/schema-kit";
+import { annotationMap, bool, CONTROL_CHARS, dnsLabel, dnsSubdomain, int, pinnedImage, port, quantity } from "../../stack/schema-kit";
 
 /** The R9 access modes. Each has a latency budget and its own haproxy backend (so its own timeouts). */
 export const ACCESS_MODES = ["websocket", "rest", "webhook"] as const;
@@ -26,16 +27,68 @@ export const hostName = z
         error: "expected a lower-case DNS host name such as bot.example.com",
     });
 
+/**
+ * Why an upstream host is refused, or undefined. A route forwards authenticated requests there, so it
+ * must be a host the operator means: never the cloud metadata service (169.254.169.254 and the rest of
+ * 169.254.0.0/16, fe80::/10, fd00:ec2::254, Alibaba's 100.100.100.200, metadata.google.internal), which
+ * hands out the node's credentials; and never an address in a form resolvers read differently from
+ * people (`2852039166`, `0xa9fea9fe`, `0251.0376.0251.0376`, `169.254.43518` are all 169.254.169.254).
+ */
+export function upstreamHostIssue(host: string): string | undefined {
+    const h = host.toLowerCase();
+    if (h.includes(":")) {
+        if (isIP(h) !== 6) {
+            return `"${host}" is not an IPv6 address (write it without brackets)`;
+        }
+        if (/^fe[89ab][0-9a-f]?:/.test(h) || /^fd00:ec2:(0:){0,4}:?254$/.test(h) || /^::ffff:(169\.254\.|a9fe:)/.test(h)) {
+            return `"${host}" is link-local or the metadata service (fe80::/10, fd00:ec2::254): a route must not forward authenticated requests there`;
+        }
+        return undefined;
+    }
+    if (/^[0-9.]+$/.test(h) || /^0x/.test(h) || /(^|\.)0x[0-9a-f]*(\.|$)/.test(h)) {
+        const octets = h.split(".");
+        if (octets.length !== 4 || !octets.every((o) => /^(0|[1-9][0-9]{0,2})$/.test(o) && Number(o) <= 255)) {
+            return `"${host}" is not a dotted-decimal IPv4 address: write an address as four decimal numbers (a resolver may read this form as another address)`;
+        }
+        const [a, b] = octets.map(Number);
+        if ((a === 169 && b === 254) || h === "100.100.100.200") {
+            return `"${host}" is link-local or a cloud metadata address (169.254.0.0/16, 100.100.100.200): a route must not forward authenticated requests there`;
+        }
+        if (a === 0) {
+            return `"${host}" is in 0.0.0.0/8, which is not a destination`;
+        }
+        return undefined;
+    }
+    if (!/^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*\.?$/.test(h)) {
+        return `"${host}" is not a DNS host name (letters, digits, '-' and '.')`;
+    }
+    if (/^(metadata|metadata\.google\.internal|instance-data|instance-data\.ec2\.internal)\.?$/.test(h)) {
+        return `"${host}" is a cloud metadata service name: a route must not forward authenticated requests there`;
+    }
+    return undefined;
+}
+
 /** Where a route's requests go. `triton` and `triton-metrics` are the model service; an object names any other upstream. */
 export const upstreamSchema = z.union([
     z.enum(["triton", "triton-metrics"]),
     z.strictObject({
-        /** DNS name or IP address (in-cluster: a Service name in the stack's namespace, or a full name). */
-        host: z.string().regex(/^[A-Za-z0-9.:-]+$/, { error: "expected a host name or IP address" }),
+        /** DNS name or IP address (in-cluster: a Service name in the stack's namespace, or a full name). Never link-local or a metadata service. */
+        host: z
+            .string()
+            .regex(/^[A-Za-z0-9.:-]+$/, { error: "expected a host name or IP address" })
+            .superRefine((host, ctx) => {
+                const issue = upstreamHostIssue(host);
+                if (issue) {
+                    ctx.addIssue({ code: "custom", message: issue });
+                }
+            }),
         port,
     }),
 ]);
 export type UpstreamRef = z.infer<typeof upstreamSchema>;
+
+/** Longest path regex of a route: one line of haproxy.cfg holds it (haproxy's lines end at 2048 bytes). */
+export const MAX_PATH_REGEX = 512;
 
 export const routeSchema = z
     .strictObject({
@@ -65,13 +118,20 @@ export const routeSchema = z
     })
     .superRefine((r, ctx) => {
         if (r.match === "regex") {
-            if (r.path.includes("'")) {
-                ctx.addIssue({ code: "custom", path: ["path"], message: "a path regex cannot contain a single quote" });
-            }
-            try {
-                new RegExp(r.path);
-            } catch (e) {
-                ctx.addIssue({ code: "custom", path: ["path"], message: `not a valid regular expression: ${(e as Error).message}` });
+            // haproxy.cfg holds the regex in single quotes on one line, and haproxy compiles it with PCRE2.
+            if (CONTROL_CHARS.test(r.path) || /[^\x21-\x7e]/.test(r.path)) {
+                ctx.addIssue({ code: "custom", path: ["path"], message: "a path regex may only hold printable ASCII without spaces (write \\s, \\x20 or %20 for a space): it is one token on one line of haproxy.cfg" });
+            } else if (r.path.includes("'")) {
+                ctx.addIssue({ code: "custom", path: ["path"], message: "a path regex cannot contain a single quote (haproxy.cfg quotes it with single quotes): use \\x27" });
+            } else if (r.path.length > MAX_PATH_REGEX) {
+                ctx.addIssue({ code: "custom", path: ["path"], message: `a path regex is at most ${MAX_PATH_REGEX} characters (haproxy.cfg lines are limited)` });
+            } else {
+                // Unicode mode refuses what PCRE2 refuses and plain JavaScript lets through (\i, \m, lone braces).
+                try {
+                    new RegExp(r.path, "u");
+                } catch (e) {
+                    ctx.addIssue({ code: "custom", path: ["path"], message: `not a valid regular expression: ${(e as Error).message}` });
+                }
             }
         } else if (!/^\/[A-Za-z0-9._~/-]*$/.test(r.path)) {
             ctx.addIssue({ code: "custom", path: ["path"], message: "expected a path starting with '/' (letters, digits, . _ ~ / -)" });
@@ -106,25 +166,43 @@ export const DEFAULT_ROUTES: z.input<typeof routeSchema>[] = [
     { name: "metrics", access: "rest", match: "exact", path: "/metrics", scope: "metrics:read", methods: ["GET"], upstream: "triton-metrics" },
 ];
 
+/**
+ * Refuses configuration-snippet annotations (ingress-nginx `*-snippet`, NGINX Inc's `*-snippets`,
+ * Traefik-style `*.snippet`): they paste raw proxy configuration in front of the gateway, where it can
+ * rewrite paths past its route checks or read other tenants' traffic (CVE-2021-25742). What the gateway
+ * needs is a setting of its own.
+ */
+function noSnippets(annotations: Record<string, string>, ctx: z.RefinementCtx): void {
+    for (const k of Object.keys(annotations)) {
+        if (/snippets?$/i.test(k)) {
+            ctx.addIssue({
+                code: "custom",
+                path: [k],
+                message: `"${k}" is a snippet annotation: raw proxy configuration in front of the gateway could bypass its route and token checks. Remove it`,
+            });
+        }
+    }
+}
+
 const exposureSchema = z.discriminatedUnion("kind", [
     z.strictObject({
         /** A networking.k8s.io/v1 Ingress. */
         kind: z.literal("ingress"),
         /** IngressClass. `nginx` also gets ingress-nginx annotations for body size and WebSocket timeouts. */
-        className: z.string().min(1).default("nginx"),
-        /** Extra Ingress annotations (after the generated ones). */
-        annotations: z.record(z.string(), z.string()).default({}),
+        className: dnsSubdomain.default("nginx"),
+        /** Extra Ingress annotations (after the generated ones). Snippet annotations are refused (see noSnippets). */
+        annotations: annotationMap.superRefine(noSnippets).default({}),
     }),
     z.strictObject({
         /** A Gateway API HTTPRoute (gateway.networking.k8s.io/v1). */
         kind: z.literal("gatewayApi"),
         /** GatewayClass of the Gateway this stack declares (HTTPS listener for `host`). */
-        gatewayClassName: z.string().min(1).optional(),
+        gatewayClassName: dnsSubdomain.optional(),
         /** Attach to an existing Gateway instead (its HTTPS listener then owns TLS). */
         parentRef: z
-            .strictObject({ name: z.string().min(1), namespace: dnsLabel.optional(), sectionName: z.string().min(1).optional() })
+            .strictObject({ name: dnsSubdomain, namespace: dnsLabel.optional(), sectionName: dnsSubdomain.optional() })
             .optional(),
-        annotations: z.record(z.string(), z.string()).default({}),
+        annotations: annotationMap.superRefine(noSnippets).default({}),
     }).superRefine((e, ctx) => {
         if (!e.gatewayClassName && !e.parentRef) {
             ctx.addIssue({ code: "custom", path: ["gatewayClassName"], message: "set gatewayClassName (a Gateway is declared) or parentRef (attach to an existing one)" });
@@ -136,6 +214,12 @@ export const gatewaySchema = z
     .strictObject({
         /** Deploy the entry point. Without it nothing checks tokens in front of Triton. */
         enabled: bool.default(true),
+        /**
+         * Prod with `enabled: false` only: the entry point that checks tokens in front of Triton instead
+         * (e.g. "api-gateway.corp: Kong with the jwt plugin"). Prod refuses a disabled gateway without it,
+         * because Triton itself checks no token (docs/HARDENING.md).
+         */
+        otherEntryPoint: z.string().min(8, { error: "name the entry point that checks tokens instead, and how (at least 8 characters)" }).optional(),
         /** R8: the host name collaboration platforms use (CNAME to the ingress or server). */
         host: hostName.default("triton.example.com"),
         tls: z
@@ -144,7 +228,7 @@ export const gatewaySchema = z
                 secretName: dnsLabel.default("triton-gateway-tls"),
                 /** cert-manager issuer that obtains the certificate. Unset: the Secret must exist. */
                 issuer: z
-                    .strictObject({ kind: z.enum(["ClusterIssuer", "Issuer"]).default("ClusterIssuer"), name: z.string().min(1) })
+                    .strictObject({ kind: z.enum(["ClusterIssuer", "Issuer"]).default("ClusterIssuer"), name: dnsSubdomain })
                     .optional(),
             })
             .prefault({}),
@@ -218,7 +302,7 @@ export const gatewaySchema = z
         /** Seconds haproxy keeps serving open connections (WebSockets) after SIGUSR1 before closing them. */
         drainSeconds: int(1, 3600).default(30),
         /** Kubernetes cluster DNS domain (haproxy's resolver does not apply search domains). */
-        clusterDomain: z.string().regex(/^[a-z0-9.-]+$/).default("cluster.local"),
+        clusterDomain: dnsSubdomain.default("cluster.local"),
         /** Port of the in-pod probe and Prometheus endpoint (/healthz, /metrics); never exposed by the Ingress. */
         statsPort: port.default(8405),
     })

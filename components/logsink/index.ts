@@ -5,6 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { StackDefinition } from "../../stack/definition";
 import { quantityValue } from "../../stack/schema-kit";
 import { podSecurityLabels, recommendedLabels, selectorLabels } from "../common/labels";
+import { nodeAgentPriorityClass } from "../common/priority";
 import { buildSecurityPolicy, securityPolicyInput } from "../network";
 import {
     bufferVolumeSizeLimit,
@@ -246,6 +247,12 @@ export class LogSink extends pulumi.ComponentResource {
             mounts.push({ name: "ca", mountPath: SHIPPER.caDir, readOnly: true });
         }
 
+        // A full node still runs its shipper (components/common/priority.ts).
+        const priorityClass = new k8s.scheduling.v1.PriorityClass(
+            `${name}-node-agent`,
+            nodeAgentPriorityClass({ instance, component: "log-shipper", labels: def.labels }),
+            child,
+        );
         const daemonSet = new k8s.apps.v1.DaemonSet(
             `${name}-shipper`,
             {
@@ -258,6 +265,7 @@ export class LogSink extends pulumi.ComponentResource {
                         spec: {
                             serviceAccountName: serviceAccount.metadata.name,
                             automountServiceAccountToken: true,
+                            priorityClassName: priorityClass.metadata.name,
                             // Every node, GPU nodes with their taints included: a node without a shipper
                             // loses its pods' logs.
                             tolerations: [{ operator: "Exists" }],

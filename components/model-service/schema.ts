@@ -1,7 +1,7 @@
 // Settings of the Triton model service on Kubernetes (config keys `slots`, `activeSlot`, `releases`,
 // `modelService`, `models`). Defaults follow the guide (R12, R13, R16) and Triton's own advice.
 import { z } from "zod";
-import { bool, dnsLabel, int, pinnedImage, port, quantity } from "../../stack/schema-kit";
+import { bool, dnsLabel, int, isQualifiedKey, LABEL_VALUE, labelMap, pinnedImage, port, quantity } from "../../stack/schema-kit";
 
 /** The two blue-green slots (R16). */
 export const SLOT_NAMES = ["blue", "green"] as const;
@@ -76,13 +76,13 @@ export const modelServiceSchema = z.strictObject({
         .strictObject({
             /** nvidia.com/gpu per pod; 0 serves on CPU. */
             count: int(0, 16).default(0),
-            nodeSelector: z.record(z.string(), z.string()).default({ "nvidia.com/gpu.present": "true" }),
+            nodeSelector: labelMap.default({ "nvidia.com/gpu.present": "true" }),
             tolerations: z
                 .array(
                     z.strictObject({
-                        key: z.string(),
+                        key: z.string().refine(isQualifiedKey, { error: "expected a taint key: [prefix/]name, as a Kubernetes label key" }),
                         operator: z.enum(["Exists", "Equal"]).default("Exists"),
-                        value: z.string().optional(),
+                        value: z.string().regex(LABEL_VALUE, { error: "expected a taint value: at most 63 letters, digits, '-', '_', '.'" }).optional(),
                         effect: z.enum(["NoSchedule", "PreferNoSchedule", "NoExecute"]).optional(),
                     }),
                 )

@@ -3,6 +3,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { hardenedContainer, zonePlacement } from "../common/pod";
+import { quantityValue } from "../../stack/schema-kit";
 import { ModelServiceSettings, ProbeSettings, SlotName } from "./schema";
 
 type PodSpec = k8s.types.input.core.v1.PodSpec;
@@ -16,6 +17,20 @@ export const ADMIN_KEY_ENV = "TRITON_ADMIN_KEY";
 export const ADMIN_KEY_HEADER = "triton-admin-key";
 /** Triton admin APIs closed to callers without the restricted-API key. */
 export const RESTRICTED_APIS = ["model-repository", "model-config", "shared-memory", "statistics", "trace", "logging"];
+
+/** Size bound of the pod's /tmp (HOME of both containers). */
+export const TMP_SIZE = "1Gi";
+
+/**
+ * Disk the pod's emptyDirs may fill on the node: the model cache and /tmp (/dev/shm is memory and counts
+ * against the memory limit). Requested as ephemeral storage, so the scheduler places the pod only where
+ * that room is free, and the kubelet, under disk pressure, does not evict it first for using more than
+ * it asked for.
+ */
+export function ephemeralStorageRequest(settings: Pick<ModelServiceSettings, "modelRepository">): string {
+    const bytes = quantityValue(settings.modelRepository.sizeLimit) + quantityValue(TMP_SIZE);
+    return `${Math.ceil(bytes / 2 ** 20)}Mi`;
+}
 
 /** Mount points inside the pod. */
 export const PATHS = { models: "/models", modelConfig: "/config/models", shm: "/dev/shm", tmp: "/tmp" } as const;
@@ -178,7 +193,7 @@ export function tritonPodSpec(a: PodSpecArgs): PodSpec {
                     preStop: { exec: { command: ["/bin/sh", "-c", `sleep ${s.preStopDelaySeconds}`] } },
                 },
                 resources: {
-                    requests: { cpu: s.resources.cpuRequest, memory: s.resources.memoryRequest },
+                    requests: { cpu: s.resources.cpuRequest, memory: s.resources.memoryRequest, "ephemeral-storage": ephemeralStorageRequest(s) },
                     limits,
                 },
                 securityContext: hardenedContainer,
@@ -193,7 +208,7 @@ export function tritonPodSpec(a: PodSpecArgs): PodSpec {
             { name: "models", emptyDir: { sizeLimit: s.modelRepository.sizeLimit } },
             // Triton's Python backend and shared-memory transfers need more than the runtime's 64 MiB.
             { name: "shm", emptyDir: { medium: "Memory", sizeLimit: s.shmSize } },
-            { name: "tmp", emptyDir: { sizeLimit: "1Gi" } },
+            { name: "tmp", emptyDir: { sizeLimit: TMP_SIZE } },
             { name: "model-config", configMap: { name: a.configMapName } },
         ],
     };

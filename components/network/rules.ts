@@ -1,7 +1,7 @@
 // The security group's rule model (R3, R6): the service rules the guide asks for, the baseline egress the
 // platform needs, and the definition's extra rules, validated together. Both renderers (NetworkPolicies,
 // nftables) read the same `SecurityPolicy`, so the cluster and the server cannot drift apart.
-import { ANYWHERE, block, overlaps, parseCidr } from "./cidr";
+import { ANYWHERE, block, contains, overlaps, parseCidr } from "./cidr";
 import type { Rule, SecurityGroupSettings } from "./schema";
 
 /** Where a rule is enforced. */
@@ -61,6 +61,14 @@ export interface SecurityPolicyInput {
     objectStorageEndpoint: string;
     /** Present when the stack manages a lightweight server. */
     server?: { sshPort: number };
+    /** dev, staging or prod: prod refuses SSH from anywhere. @default "dev" */
+    environment?: string;
+    /**
+     * The Kubernetes gateway fronts the model service: then only the gateway's pods (its own
+     * NetworkPolicy, components/gateway) and the monitoring namespace (metrics) reach Triton's pods, and
+     * the service rule from `serviceCidrs`/`serviceNamespaces` applies to the server only.
+     */
+    gatewayFronted?: boolean;
 }
 
 /** The security group: every rule, ordered by priority, plus what the renderers need besides rules. */
@@ -146,16 +154,24 @@ export function builtinRules(input: SecurityPolicyInput): SecurityRule[] {
             rule({ origin: "service http", direction: "ingress", protocol: "tcp", port: HTTP_PORT, peers: cidrPeers(s.serviceCidrs), description: "HTTP (R3, R6)", sides: ["server"] }),
         );
     }
+    // With the gateway in front, the cluster's model-server pods admit only the gateway (its own
+    // NetworkPolicy) and the monitoring namespace: 0.0.0.0/0 on Triton's port would make the gateway's
+    // token checks optional for anyone who can reach a pod address.
+    const serviceSides: Side[] = [...(input.gatewayFronted ? [] : (["cluster"] as Side[])), ...(input.server ? (["server"] as Side[]) : [])];
+    if (serviceSides.length > 0) {
+        rules.push(
+            rule({
+                origin: "service model service",
+                direction: "ingress",
+                protocol: "tcp",
+                port: input.servicePort,
+                peers: [...cidrPeers(s.serviceCidrs), ...(serviceSides.includes("cluster") ? s.serviceNamespaces.map(namespacePeer) : [])],
+                description: "model service (R6, R7)",
+                sides: serviceSides,
+            }),
+        );
+    }
     rules.push(
-        rule({
-            origin: "service model service",
-            direction: "ingress",
-            protocol: "tcp",
-            port: input.servicePort,
-            peers: [...cidrPeers(s.serviceCidrs), ...s.serviceNamespaces.map(namespacePeer)],
-            description: "model service (R6, R7)",
-            sides: input.server ? ["cluster", "server"] : ["cluster"],
-        }),
         rule({
             origin: "service triton metrics",
             direction: "ingress",
@@ -309,6 +325,7 @@ export function securityGroupIssues(input: SecurityPolicyInput): SecurityGroupIs
     if (issues.length > 0) {
         return issues; // the rules themselves are malformed: cross checks would only repeat them
     }
+    issues.push(...safeDefaultIssues(input));
     const declared = services.map((s) => `${s.port}/${s.protocol} ${s.name}${s.targetPort !== undefined && s.targetPort !== s.port ? ` (pod port ${s.targetPort})` : ""}`).join(", ");
     const extras = input.settings.extraRules.map((r, i) => extraRule(r, i, services));
     extras.forEach((r, i) => {
@@ -348,6 +365,84 @@ export function securityGroupIssues(input: SecurityPolicyInput): SecurityGroupIs
     return issues;
 }
 
+/** True for a CIDR matching every address of its family (0.0.0.0/0, ::/0). */
+function isEverywhere(cidr: string): boolean {
+    return parseCidr(cidr)?.prefix === 0;
+}
+
+/**
+ * The safe-default rules (docs/HARDENING.md): the server's SSH sources must be listed (no silent
+ * 0.0.0.0/0), prod never opens SSH to everyone, an extra rule may not open the SSH port wider than
+ * sshCidrs, and with the gateway in front nothing but the gateway reaches Triton's pods.
+ */
+export function safeDefaultIssues(input: SecurityPolicyInput): SecurityGroupIssue[] {
+    const s = input.settings;
+    const issues: SecurityGroupIssue[] = [];
+    if (input.server) {
+        if (s.sshCidrs.length === 0) {
+            issues.push({
+                path: ["securityGroup", "sshCidrs"],
+                message:
+                    "the server's SSH port needs the addresses allowed to administer it: set securityGroup.sshCidrs to your operators' and CI's CIDRs (e.g. [198.51.100.0/24]). There is no default: 0.0.0.0/0 would open SSH to the internet",
+            });
+        }
+        if ((input.environment ?? "dev") === "prod") {
+            s.sshCidrs.forEach((c, i) => {
+                if (isEverywhere(c)) {
+                    issues.push({ path: ["securityGroup", "sshCidrs", i], message: `prod refuses SSH from ${c} (the whole internet): list the operators' and CI's CIDRs` });
+                }
+            });
+        }
+        const sshPort = input.server.sshPort;
+        const allowed = s.sshCidrs.map((c) => block(c));
+        s.extraRules.forEach((r, i) => {
+            if (r.direction !== "ingress" || r.action !== "allow" || r.protocol !== "tcp" || sshPort < r.port || sshPort > (r.toPort ?? r.port)) {
+                return;
+            }
+            if ((r.namespaceSelector || r.podSelector) && r.cidrs.length === 0) {
+                return; // in-cluster peers: never the server
+            }
+            const sources = r.cidrs.length === 0 ? ANYWHERE : r.cidrs;
+            const wider = sources.filter((c) => !allowed.some((a) => contains(a, block(c))));
+            if (wider.length > 0) {
+                issues.push({
+                    path: ["securityGroup", "extraRules", i, "cidrs"],
+                    message: `opens the SSH port ${sshPort} to ${wider.join(", ")}, wider than securityGroup.sshCidrs (${s.sshCidrs.join(", ") || "none"}): SSH sources belong in sshCidrs, or narrow the rule`,
+                });
+            }
+        });
+    }
+    if (input.gatewayFronted) {
+        if (s.serviceNamespaces.length > 0) {
+            issues.push({
+                path: ["securityGroup", "serviceNamespaces"],
+                message:
+                    "with the gateway enabled only the gateway reaches the model service: list the ingress controller's namespace in gateway.ingressNamespaces instead, or disable the gateway",
+            });
+        }
+        s.extraRules.forEach((r, i) => {
+            if (r.direction !== "ingress" || r.action !== "allow") {
+                return;
+            }
+            const served: Side[] = [];
+            for (let p = r.port; p <= (r.toPort ?? r.port) && p <= 65535; p++) {
+                if (servedSides(r.protocol, p, servicePorts(input)).includes("cluster")) {
+                    served.push("cluster");
+                    break;
+                }
+            }
+            if (served.length > 0) {
+                issues.push({
+                    path: ["securityGroup", "extraRules", i],
+                    message:
+                        "with the gateway enabled only the gateway (and the monitoring namespace, for metrics) may reach Triton's pods: this rule would open them directly, past the token checks. Add a gateway route instead, or disable the gateway",
+                });
+            }
+        });
+    }
+    return issues;
+}
+
 /**
  * Builds the security group from the definition. Throws a SecurityGroupError listing every problem, so
  * an invalid rule never reaches a NetworkPolicy or a firewall.
@@ -377,6 +472,9 @@ export function securityPolicyInput(def: {
     modelService: { servicePort: number; ports: { http: number; grpc: number; metrics: number } };
     objectStorage: { endpoint: string };
     server?: { sshPort: number };
+    environment?: string;
+    cluster?: { mode: string };
+    gateway?: { enabled: boolean };
 }): SecurityPolicyInput {
     return {
         settings: def.securityGroup,
@@ -384,5 +482,7 @@ export function securityPolicyInput(def: {
         tritonPorts: def.modelService.ports,
         objectStorageEndpoint: def.objectStorage.endpoint,
         server: def.server ? { sshPort: def.server.sshPort } : undefined,
+        environment: def.environment,
+        gatewayFronted: def.gateway !== undefined && def.gateway.enabled && def.cluster?.mode !== "none",
     };
 }

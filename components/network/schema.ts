@@ -1,7 +1,7 @@
 // Settings of the security group (config key `securityGroup`): R3, R6. One rule model rendered twice:
 // Kubernetes NetworkPolicies and the server's nftables ruleset (components/network/rules.ts).
 import { z } from "zod";
-import { cidr, dnsLabel, int } from "../../stack/schema-kit";
+import { cidr, dnsLabel, int, labelMap } from "../../stack/schema-kit";
 import { parseCidr } from "./cidr";
 import { ruleIssues } from "./rules";
 
@@ -23,7 +23,8 @@ const ruleCidr = cidr.superRefine((value, ctx) => {
     }
 });
 
-const labelSelector = z.record(z.string().min(1), z.string());
+/** matchLabels of a NetworkPolicy peer: valid label keys and values, or the API server refuses the policy at deploy time. */
+const labelSelector = labelMap;
 
 export const ruleSchema = z.strictObject({
     direction: z.enum(["ingress", "egress"]),
@@ -48,8 +49,11 @@ export type Rule = z.infer<typeof ruleSchema>;
 
 export const securityGroupSchema = z
     .strictObject({
-        /** Administration SSH (R3, R6): CIDRs allowed to reach the server's SSH port. */
-        sshCidrs: z.array(ruleCidr).min(1, { error: "list at least one CIDR for SSH, or the server cannot be administered" }).default(["0.0.0.0/0"]),
+        /**
+         * Administration SSH (R3, R6): CIDRs allowed to reach the server's SSH port. Required on the server
+         * path (no default: the whole internet is never assumed); prod refuses 0.0.0.0/0 and ::/0.
+         */
+        sshCidrs: z.array(ruleCidr).default([]),
         /** Who may reach the service ports 80 and 18789. */
         serviceCidrs: z.array(ruleCidr).default(["0.0.0.0/0"]),
         /** Namespaces whose pods may reach the model service on 18789 (Kubernetes only), e.g. the ingress controller's. */

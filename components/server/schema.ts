@@ -2,6 +2,34 @@
 // The SSH private key is not here: it is the secret `serverPrivateKey`, read by readSecrets().
 import { z } from "zod";
 import { bool, int, pinnedImage, port } from "../../stack/schema-kit";
+import { SECRETS_DIR, SERVER_ROOT } from "./scripts";
+
+/**
+ * Folders the model repository may not be: the system's own (mounting one into the model container
+ * hands it the host's binaries or configuration), anything under /etc, /proc, /sys, /dev, /boot, /root,
+ * and the program's key folder (SERVER_ROOT, SECRETS_DIR) or a folder holding it.
+ */
+const SYSTEM_FOLDERS = ["/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var", "/var/lib", "/var/lib/docker", "/var/log", "/var/run"];
+const SYSTEM_TREES = ["/boot", "/dev", "/etc", "/proc", "/root", "/run", "/sys", "/usr", "/var/lib/docker", "/var/run", "/bin", "/sbin", "/lib"];
+
+/** Why a model repository folder is refused, or undefined. Pure: tests call it directly. */
+export function modelRepositoryIssue(folder: string): string | undefined {
+    const segments = folder.split("/").slice(1);
+    if (segments.some((s) => s === ".." || s === ".")) {
+        return `"${folder}" has a "." or ".." segment: write the folder's own absolute path`;
+    }
+    if (folder !== "/" && (folder.endsWith("/") || folder.includes("//"))) {
+        return `"${folder}" has an empty segment: write it without "//" or a trailing "/"`;
+    }
+    const within = (tree: string) => folder === tree || folder.startsWith(`${tree}/`);
+    if (within(SERVER_ROOT) || SERVER_ROOT.startsWith(`${folder}/`) || SECRETS_DIR.startsWith(`${folder}/`)) {
+        return `"${folder}" is or holds the program's own folder ${SERVER_ROOT} (key files under ${SECRETS_DIR}): the model container would read them. Use a folder of its own, e.g. /var/lib/triton-platform/models`;
+    }
+    if (SYSTEM_FOLDERS.includes(folder) || SYSTEM_TREES.some(within)) {
+        return `"${folder}" is a system folder: mounting it would hand the model container the host's files. Use a folder of its own, e.g. /var/lib/triton-platform/models`;
+    }
+    return undefined;
+}
 
 export const serverSchema = z.strictObject({
     /** Host name or address reachable over SSH. */
@@ -47,10 +75,19 @@ export const serverSchema = z.strictObject({
     minDiskGB: int(1).default(20),
     /** Seconds to wait for /v2/health/ready after the container starts. */
     readyTimeoutSeconds: int(5, 3600).default(300),
-    /** Host folder holding the Triton model repository (mounted read-only at /models). */
+    /**
+     * Host folder holding the Triton model repository (mounted read-only at /models). Not a system
+     * folder, not the program's key folder or one holding it, no "." or ".." segments.
+     */
     modelRepository: z
         .string()
         .regex(/^\/[A-Za-z0-9._/-]*$/, { error: "expected an absolute path of letters, digits, '.', '_', '-' and '/'" })
+        .superRefine((folder, ctx) => {
+            const issue = modelRepositoryIssue(folder);
+            if (issue) {
+                ctx.addIssue({ code: "custom", message: issue });
+            }
+        })
         .default("/var/lib/triton-platform/models"),
     /** Size of the model container's /dev/shm in MiB (Docker's 64 MiB is too small for Triton's shared memory). */
     shmSizeMiB: int(64, 65536).default(256),

@@ -206,8 +206,17 @@ describe("gatewayIssues (cross-key rules for stack/definition.ts)", () => {
         expect(gatewayIssues({ ...base, keys: odd }).map((i) => i.path.join("."))).toEqual(["keys.jwt.issuer"]);
     });
 
-    it("says nothing when the gateway is disabled", () => {
-        expect(gatewayIssues({ ...base, environment: "prod", gateway: gatewaySchema.parse({ enabled: false, replicas: 1 }) })).toEqual([]);
+    it("says nothing else when the gateway is disabled outside prod", () => {
+        expect(gatewayIssues({ ...base, environment: "staging", gateway: gatewaySchema.parse({ enabled: false, replicas: 1 }) })).toEqual([]);
+    });
+
+    it("refuses prod without the gateway unless otherEntryPoint names what checks tokens instead", () => {
+        const off = gatewayIssues({ ...base, environment: "prod", gateway: gatewaySchema.parse({ enabled: false, replicas: 1 }) });
+        expect(off).toEqual([{ path: ["gateway", "enabled"], message: expect.stringMatching(/nothing checking tokens in front of Triton.*gateway.otherEntryPoint/) }]);
+        const elsewhere = gatewaySchema.parse({ enabled: false, otherEntryPoint: "api.corp.example: Kong jwt plugin" });
+        expect(gatewayIssues({ ...base, environment: "prod", gateway: elsewhere })).toEqual([]);
+        const both = gatewaySchema.parse({ otherEntryPoint: "api.corp.example: Kong jwt plugin" });
+        expect(gatewayIssues({ ...base, gateway: both }).map((i) => i.path.join("."))).toContain("gateway.otherEntryPoint");
     });
 });
 

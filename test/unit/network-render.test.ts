@@ -15,8 +15,9 @@ import { securityGroupSchema } from "../../components/network/schema";
 import { ofType, runMocked } from "../support/harness";
 import { requireNetns } from "../support/netns";
 
+// The server path requires sshCidrs (no default): tests that are not about SSH give the operators' range.
 const input = (settings: unknown, server = true): SecurityPolicyInput => ({
-    settings: securityGroupSchema.parse(settings),
+    settings: securityGroupSchema.parse({ sshCidrs: ["198.51.100.0/24"], ...(settings as object) }),
     servicePort: 18789,
     tritonPorts: { http: 8000, grpc: 8001, metrics: 8002 },
     objectStorageEndpoint: "https://s3.us-east-1.amazonaws.com",
