@@ -8,7 +8,7 @@ import { Gateway } from "../components/gateway";
 import { Keys } from "../components/keys";
 import { LogSink, loggingNamespaceName } from "../components/logsink";
 import { ModelService } from "../components/model-service";
-import { Monitoring } from "../components/observability";
+import { alertmanagerConfig, Monitoring } from "../components/observability";
 import { buildSecurityPolicy, NFT_CHECK_TABLE, NFT_TABLE, renderNftables, renderSshCheckTable, SecurityGroup, securityPolicyInput } from "../components/network";
 import { LightweightServer } from "../components/server";
 import { StackDefinition, StackSecrets } from "./definition";
@@ -171,10 +171,15 @@ export function deployPlatform(def: StackDefinition, secrets: StackSecrets): Pla
                     podSelector: logSink.podSelector,
                     metricsPortName: logSink.metricsPortName,
                 },
+                // Alert receivers' webhook URLs (secret); they land in Secrets only.
+                alertWebhookUrls: secrets.alertWebhookUrls,
             },
             { dependsOn: [namespace] },
         );
         outputs.alerts = monitoring.ruleGroups.apply((groups) => groups.flatMap((g) => g.rules.map((r) => r.alert)));
+        if (monitoring.alertmanagerConfig) {
+            outputs.alertmanagerConfig = monitoring.alertmanagerConfig;
+        }
         // --- end monitoring ---
     }
 
@@ -202,6 +207,11 @@ export function deployPlatform(def: StackDefinition, secrets: StackSecrets): Pla
                 : undefined,
         });
         outputs.serverEndpoint = server.endpoint;
+        // The operator's Alertmanager configuration for this server's alerts (monitoring.alertRoute); it
+        // reads each webhook URL from <urlFileDirectory>/<receiver>.url, written there by the operator.
+        if (def.monitoring.alertRoute && outputs.alertmanagerConfig === undefined) {
+            outputs.alertmanagerConfig = JSON.stringify(alertmanagerConfig(def.monitoring.alertRoute), null, 2);
+        }
         outputs.serverTroubleshooting = server.troubleshooting;
         if (def.logSink.enabled) {
             outputs.serverLogDestination = server.logDestination;

@@ -3,11 +3,13 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackDefinition } from "../../stack/definition";
 import { podSecurityLabels, recommendedLabels, selectorLabels } from "../common/labels";
+import { alertmanagerConfig, alertmanagerConfigSpec, webhookSecretKey } from "./alertmanager";
 import { grafanaDashboard } from "./dashboard";
 import { nodeExporterNetworkPolicies } from "./network-policy";
 import { alertRuleGroups, JOBS, RuleGroup } from "./rules";
 import { podMonitorSpec, ScrapeTarget, scrapeConfig, tritonTarget } from "./scrape";
 
+export * from "./alertmanager";
 export * from "./dashboard";
 export * from "./network-policy";
 export * from "./rules";
@@ -88,6 +90,24 @@ export interface MonitoringArgs {
     namespace: pulumi.Input<string>;
     /** The log shipper to scrape and alert on; unset when the log sink is disabled. */
     logShipper?: WatchedLogShipper;
+    /**
+     * Webhook URLs of the alert receivers, by secret config key (StackSecrets.alertWebhookUrls); each
+     * `monitoring.alertRoute.receivers[].urlSecret` must be here. They go into Secrets only.
+     */
+    alertWebhookUrls?: Record<string, pulumi.Input<string>>;
+}
+
+/** The URL Secret's data: one key per receiver ({@link webhookSecretKey}), each a secret Output. Throws for a missing URL. */
+export function webhookSecretData(def: MonitoringDefinition, urls: Record<string, pulumi.Input<string>> | undefined): Record<string, pulumi.Output<string>> {
+    const data: Record<string, pulumi.Output<string>> = {};
+    for (const r of def.monitoring.alertRoute?.receivers ?? []) {
+        const url = urls?.[r.urlSecret];
+        if (url === undefined) {
+            throw new Error(`monitoring.alertRoute: receiver ${r.name} needs the secret ${r.urlSecret} (pulumi config set --secret ${r.urlSecret} <URL>)`);
+        }
+        data[webhookSecretKey(r.name)] = pulumi.secret(url);
+    }
+    return data;
 }
 
 /**
@@ -98,6 +118,11 @@ export interface MonitoringArgs {
 export class Monitoring extends pulumi.ComponentResource {
     /** The alert rule groups declared (plain data, for docs and tests). */
     public readonly ruleGroups: pulumi.Output<RuleGroup[]>;
+    /**
+     * The plain Alertmanager configuration (JSON, which is YAML) of monitoring.alertRoute when the
+     * cluster has no Prometheus Operator; undefined otherwise. It holds no URL (`url_file`).
+     */
+    public readonly alertmanagerConfig?: pulumi.Output<string>;
 
     constructor(name: string, args: MonitoringArgs, opts?: pulumi.ComponentResourceOptions) {
         super("triton-platform:observability:Monitoring", name, {}, opts);
@@ -162,6 +187,49 @@ export class Monitoring extends pulumi.ComponentResource {
             );
         }
 
+        const route = settings.alertRoute;
+        if (route) {
+            const data = webhookSecretData(def, args.alertWebhookUrls);
+            const secretLabels = recommendedLabels({ name: "triton", instance, component: "alert-webhooks", extra: def.labels });
+            if (settings.prometheusOperator) {
+                // The operator limits an AlertmanagerConfig to alerts labelled with its own namespace, and
+                // the alerts come from three: the model service's, the node exporter's (disk) and the log
+                // shipper's. One route per namespace, each with its own copy of the URL Secret (an
+                // AlertmanagerConfig reads Secrets of its namespace only).
+                const namespaces: { role: string; ns: pulumi.Input<string> }[] = [{ role: "", ns: args.namespace }];
+                if (nodeExporterNs) {
+                    namespaces.push({ role: "-monitoring", ns: nodeExporterNs });
+                }
+                if (args.logShipper) {
+                    namespaces.push({ role: "-logging", ns: args.logShipper.namespace });
+                }
+                for (const { role, ns } of namespaces) {
+                    const secret = new k8s.core.v1.Secret(
+                        `${name}-alert-webhooks${role}`,
+                        { metadata: { namespace: ns, labels: secretLabels }, type: "Opaque", stringData: data },
+                        child,
+                    );
+                    new k8s.apiextensions.CustomResource(
+                        `${name}-alert-route${role}`,
+                        {
+                            apiVersion: "monitoring.coreos.com/v1alpha1",
+                            kind: "AlertmanagerConfig",
+                            metadata: { namespace: ns, labels },
+                            spec: secret.metadata.name.apply((secretName) => alertmanagerConfigSpec(route, secretName)),
+                        },
+                        child,
+                    );
+                }
+            } else {
+                // Mount the Secret at monitoring.alertRoute.urlFileDirectory of the Alertmanager pod and
+                // give it the ConfigMap's alertmanager.yaml.
+                new k8s.core.v1.Secret(`${name}-alert-webhooks`, { metadata: { namespace: args.namespace, labels: secretLabels }, type: "Opaque", stringData: data }, child);
+                const text = JSON.stringify(alertmanagerConfig(route), null, 2);
+                new k8s.core.v1.ConfigMap(`${name}-alertmanager`, { metadata: { namespace: args.namespace, labels }, data: { "alertmanager.yaml": text } }, child);
+                this.alertmanagerConfig = pulumi.output(text);
+            }
+        }
+
         if (settings.grafana.dashboard) {
             new k8s.core.v1.ConfigMap(
                 `${name}-dashboard`,
@@ -178,7 +246,7 @@ export class Monitoring extends pulumi.ComponentResource {
         }
 
         this.ruleGroups = pulumi.output(groups);
-        this.registerOutputs({ ruleGroups: this.ruleGroups });
+        this.registerOutputs({ ruleGroups: this.ruleGroups, alertmanagerConfig: this.alertmanagerConfig });
     }
 
     /**

@@ -13,6 +13,65 @@ export const DEFAULT_NODE_EXPORTER_IMAGE = "docker.io/prom/node-exporter:v1.9.1"
 /** A Prometheus duration such as 30s, 5m, 1h. */
 const duration = z.string().regex(/^[1-9][0-9]*(s|m|h)$/, { error: "expected a duration such as 30s, 5m or 1h" });
 
+/**
+ * Names of the secret config keys that hold webhook URLs: `alertWebhook` and a capitalised rest, e.g.
+ * `alertWebhookOncall`. stack/definition.ts reads every key of this form as a secret (readSecrets) and
+ * never parses it into the definition.
+ */
+export const ALERT_WEBHOOK_SECRET = /^alertWebhook[A-Z][A-Za-z0-9]*$/;
+
+/** One webhook receiver of the alert route: a collaboration platform's robot URL (a secret). */
+export const alertReceiverSchema = z.strictObject({
+    /** Receiver name in Alertmanager (lower-case letters, digits, '-'). */
+    name: z.string().regex(/^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/, { error: "expected a lower-case name such as oncall or team-chat" }),
+    /**
+     * The secret config key holding the webhook URL, e.g. `alertWebhookOncall`
+     * (`pulumi config set --secret alertWebhookOncall https://...`). It lands in a Kubernetes Secret or a
+     * file the Alertmanager reads (`url_file`), never in a configuration, output or log.
+     */
+    urlSecret: z.string().regex(ALERT_WEBHOOK_SECRET, { error: "expected a config key such as alertWebhookOncall (alertWebhook + a capitalised name)" }),
+    /** Severities this receiver gets: `[critical]` pages (the on-call channel), `[warning]` does not. */
+    severities: z.array(z.enum(["critical", "warning"])).min(1).default(["critical"]),
+    /** Also send the resolved notice when the alert stops. */
+    sendResolved: bool.default(true),
+});
+
+/**
+ * Where alerts go: webhook receivers, grouping and repeat intervals, severity routing (each receiver
+ * gets the severities it lists) and inhibition (a critical alert of a model silences the warnings of
+ * the same model, slot and namespace). Unset: no route is declared and alerts reach nobody.
+ */
+export const alertRouteSchema = z
+    .strictObject({
+        receivers: z.array(alertReceiverSchema).min(1),
+        /** Labels that make one notification: alerts sharing them arrive together. */
+        groupBy: z.array(z.string().regex(/^[a-zA-Z_][a-zA-Z0-9_]*$/, { error: "expected a Prometheus label name" })).min(1).default(["alertname", "namespace", "model"]),
+        /** Wait before the first notification of a new group (alerts of the group that fire meanwhile join it). */
+        groupWait: duration.default("30s"),
+        /** Wait before notifying a group again when alerts join or leave it (or resolve). */
+        groupInterval: duration.default("5m"),
+        /** Send a still-firing group again after this long. */
+        repeatInterval: duration.default("4h"),
+        /**
+         * Folder the plain Alertmanager reads the webhook URLs from (`url_file`: `<folder>/<receiver>.url`):
+         * mount the webhook Secret there, or on the lightweight server write each URL there (0600).
+         */
+        urlFileDirectory: z.string().regex(/^\/[^\s]*$/, { error: "expected an absolute path" }).default("/etc/alertmanager/webhook-urls"),
+    })
+    .superRefine((route, ctx) => {
+        const seen = new Set<string>();
+        route.receivers.forEach((r, i) => {
+            if (r.name === "none") {
+                ctx.addIssue({ code: "custom", path: ["receivers", i, "name"], message: 'the name "none" is the route\'s own receiver of unrouted alerts: choose another' });
+            }
+            if (seen.has(r.name)) {
+                ctx.addIssue({ code: "custom", path: ["receivers", i, "name"], message: `receiver name "${r.name}" is used twice` });
+            }
+            seen.add(r.name);
+        });
+    });
+export type AlertRouteSettings = z.infer<typeof alertRouteSchema>;
+
 export const monitoringSchema = z
     .strictObject({
         /**
@@ -47,6 +106,8 @@ export const monitoringSchema = z
          * minutes, so pods starting after a scale-up or a deployment do not page.
          */
         alertFor: duration.default("5m"),
+        /** Where alerts go (receivers, grouping, severity routing, inhibition). Unset: nowhere. */
+        alertRoute: alertRouteSchema.optional(),
         /** Base URL of the runbook pages; each alert links `<base>#<alert name>`. Unset: runbook text only. */
         runbookBaseUrl: z.url({ protocol: /^https?$/ }).optional(),
         nodeExporter: z
