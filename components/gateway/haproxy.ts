@@ -106,6 +106,45 @@ export function resolveRoutes(settings: GatewaySettings, upstreams: HaproxyConfi
     }));
 }
 
+/** JSON whitespace (RFC 8259), for the regexes below: PCRE's \s also matches \v and \f. */
+const WS = "[\\t\\n\\r ]*+";
+
+/**
+ * A PCRE2 regex matching exactly one JSON object and nothing after it (RFC 8259, with recursion):
+ * haproxy's JSON reader stops at the end of the first value, so `{"exp":1}{"exp":9}` or trailing bytes
+ * would otherwise pass unseen. Strings may not hold raw control characters; possessive quantifiers keep
+ * the match linear.
+ */
+export const JSON_OBJECT_REGEX =
+    "(?(DEFINE)" +
+    '(?<s>"(?:[^"\\\\\\x00-\\x1f]++|\\\\["\\\\/bfnrt]|\\\\u[0-9A-Fa-f]{4})*+")' +
+    "(?<n>-?(?:0|[1-9][0-9]*+)(?:\\.[0-9]++)?(?:[eE][-+]?[0-9]++)?)" +
+    `(?<v>${WS}(?:(?&s)|(?&n)|true|false|null|\\[(?:(?&v)(?:,(?&v))*+|${WS})\\]|\\{(?:${WS}(?&s)${WS}:(?&v)(?:,${WS}(?&s)${WS}:(?&v))*+|${WS})\\})${WS})` +
+    ")" +
+    `\\A${WS}\\{(?:${WS}(?&s)${WS}:(?&v)(?:,${WS}(?&s)${WS}:(?&v))*+|${WS})\\}${WS}\\z`;
+
+/** A member named `key` (at any depth: nested members of that name count too, which only refuses more). */
+function memberRegex(key: string): string {
+    return `[{,]${WS}"${key}"${WS}:`;
+}
+
+/** Matches a JSON text with two members named `key`: readers disagree on which one counts. */
+export function duplicateKeyRegex(key: string): string {
+    return `(?s)${memberRegex(key)}.*${memberRegex(key)}`;
+}
+
+/** Matches a member `key` whose value is a plain integer of up to 10 digits (NumericDate until 2286). */
+export function integerMemberRegex(key: string): string {
+    return `${memberRegex(key)}${WS}[0-9]{1,10}${WS}[,}]`;
+}
+
+/** Header members the gateway reads or must understand; a duplicate of any is refused. */
+export const CHECKED_HEADER_MEMBERS = ["alg", "typ", "kid", "crit"];
+/** Payload members the gateway reads; a duplicate of any is refused. */
+export const CHECKED_CLAIMS = ["iss", "aud", "exp", "nbf", "iat", "scope", "sub"];
+/** NumericDate claims: present means a plain integer, or the token is refused (never skipped). */
+export const TIME_CLAIMS = ["exp", "nbf", "iat"] as const;
+
 /** Values written into the file unquoted must not change how haproxy tokenises it. */
 function token(value: string, what: string): string {
     if (!CONFIG_TOKEN.test(value)) {
@@ -247,6 +286,17 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
         "    # Headers only the gateway may set.",
         ...[SUBJECT_HEADER, ...(input.stripHeaders ?? [])].map((h) => `    http-request del-header ${h}`),
         "",
+        "",
+        // Triton (and most upstreams) resolve dot segments and decode %2e/%2f after the gateway matched the
+        // raw path: /webhook/../v2/repository/index matched the webhook prefix and reached Triton's admin
+        // API. Such paths are refused before any route is chosen, so the path a route matches is the path
+        // the upstream serves. Refusing beats normalising: no client of these routes needs them.
+        "    # Paths an upstream would read differently from the gateway: dot segments, encoded dots, slashes,",
+        "    # backslashes, NUL and '%' itself (double encoding), raw backslashes. Refused before routing.",
+        `    http-request return status 400 ${jsonBody("invalid_request", "ambiguous_path")} if { path_reg -- '(^|/)\\.\\.?(/|$)' }`,
+        `    http-request return status 400 ${jsonBody("invalid_request", "ambiguous_path")} if { path_sub -i %2e %2f %5c %00 %25 }`,
+        `    http-request return status 400 ${jsonBody("invalid_request", "ambiguous_path")} if { path_reg '\\\\' }`,
+        "",
         "    # Route: first match wins; anything else is not reachable through the gateway.",
     );
     routes.forEach((r, i) => {
@@ -277,17 +327,39 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
         "",
     );
 
+    const queryRoutes = routesWhere((r) => r.queryToken);
+    const multiple = jsonBody("invalid_request", "multiple_tokens");
     line(
         "    # R10: HS256 bearer token, from the Authorization header or, on WebSocket routes, ?token= (R9).",
         `    http-request return status 503 ${jsonBody("gateway_misconfigured")} unless { var(proc.jwt_key),length ge ${MIN_SECRET_BYTES} }`,
+        // One token per request (RFC 6750 3.1: more than one method is invalid_request): with two, the
+        // gateway would check one and an upstream or log might read the other.
+        `    http-request return status 400 ${multiple} if { req.hdr_cnt(authorization) gt 1 }`,
+        `    http-request return status 400 ${multiple} if { query -m reg -- '(^|&)token=.*&token=' }`,
+        `    http-request return status 400 ${multiple} if { req.hdr(authorization) -m found } { url_param(token) -m found }`,
         "    http-request set-var(txn.jwt) http_auth_bearer",
     );
-    const queryRoutes = routesWhere((r) => r.queryToken);
     if (queryRoutes.length > 0) {
         line(`    http-request set-var(txn.jwt) url_param(token) if !{ var(txn.jwt) -m found } { var(txn.route) -m str ${queryRoutes.join(" ")} }`);
     }
     line(
         `    http-request return status 401 ${jsonBody("unauthorized")} hdr www-authenticate 'Bearer realm="${realm}"' unless { var(txn.jwt) -m found }`,
+        // Three base64url segments, each of header and payload exactly one JSON object: haproxy's JSON
+        // reader ignores what follows the first value and reads the first of two equal keys, while other
+        // readers (the minter, an upstream) may read the last. What the gateway cannot read unambiguously,
+        // it refuses.
+        fail("malformed", "!{ var(txn.jwt) -m reg '^[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]*$' }"),
+        "    http-request set-var(txn.jwt_head) var(txn.jwt),field(1,.),ub64dec if !{ var(txn.auth_error) -m found }",
+        "    http-request set-var(txn.jwt_body) var(txn.jwt),field(2,.),ub64dec if !{ var(txn.auth_error) -m found }",
+        fail("malformed", `!{ var(txn.jwt_head) -m reg -- '${JSON_OBJECT_REGEX}' }`),
+        fail("malformed", `!{ var(txn.jwt_body) -m reg -- '${JSON_OBJECT_REGEX}' }`),
+        ...CHECKED_HEADER_MEMBERS.map((k) => fail("duplicate_member", `{ var(txn.jwt_head) -m reg -- '${duplicateKeyRegex(k)}' }`)),
+        ...CHECKED_CLAIMS.map((k) => fail("duplicate_claim", `{ var(txn.jwt_body) -m reg -- '${duplicateKeyRegex(k)}' }`)),
+        // RFC 7515 4.1.11: a critical extension the verifier does not understand must fail.
+        fail("unsupported_crit", `{ var(txn.jwt_head) -m reg '${memberRegex("crit")}' }`),
+        // exp, nbf and iat, when present, are plain integers; anything else (1e30, 2^64, "123", [1]) would be
+        // unreadable to haproxy, and an unreadable nbf used to skip its check.
+        ...TIME_CLAIMS.map((k) => fail(`bad_${k}`, `{ var(txn.jwt_body) -m reg '${memberRegex(k)}' } !{ var(txn.jwt_body) -m reg '${integerMemberRegex(k)}' }`)),
         // The algorithm is fixed, never taken from the token: alg=none and RS/HS confusion fail here.
         "    http-request set-var(txn.jwt_alg) var(txn.jwt),jwt_header_query('$.alg')",
         fail("unsupported_alg", "!{ var(txn.jwt_alg) -m str HS256 }"),
@@ -315,6 +387,10 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
         "    http-request set-var(txn.jwt_nbf) var(txn.jwt),jwt_payload_query('$.nbf','int') if !{ var(txn.auth_error) -m found }",
         "    http-request set-var(txn.nbf_wait) var(txn.jwt_nbf),sub(txn.now) if { var(txn.jwt_nbf) -m found }",
         fail("not_yet_valid", `{ var(txn.nbf_wait) -m int gt ${skew} }`),
+        // A token issued in the future (beyond the skew) comes from a wrong clock or a forger's guess.
+        "    http-request set-var(txn.jwt_iat) var(txn.jwt),jwt_payload_query('$.iat','int') if !{ var(txn.auth_error) -m found }",
+        "    http-request set-var(txn.iat_ahead) var(txn.jwt_iat),sub(txn.now) if { var(txn.jwt_iat) -m found }",
+        fail("issued_in_future", `{ var(txn.iat_ahead) -m int gt ${skew} }`),
         `    http-request return status 401 ${jsonBody("invalid_token", "%[var(txn.auth_error)]")} hdr www-authenticate 'Bearer realm="${realm}", error="invalid_token"' if { var(txn.auth_error) -m found }`,
         "",
         "    # Scopes: a space-separated string (OAuth) or an array (R10) of names.",

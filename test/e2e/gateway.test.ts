@@ -163,6 +163,49 @@ async function token(claims: Record<string, unknown> = {}, key: string = SECRET,
 
 const bearer = (t: string) => ({ authorization: `Bearer ${t}` });
 
+/** An HS256 token over exactly these header and payload texts (duplicate keys, trailing bytes, odd numbers). */
+function rawToken(headerJson: string, payloadJson: string, key: string = SECRET): string {
+    const input = `${Buffer.from(headerJson).toString("base64url")}.${Buffer.from(payloadJson).toString("base64url")}`;
+    return `${input}.${createHmac("sha256", key).update(input).digest("base64url")}`;
+}
+
+/** Sends one request exactly as written (no client normalisation) and returns the status code. */
+function rawRequest(port: number, head: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+        const socket = net.connect(port, "127.0.0.1", () => socket.write(head));
+        let data = "";
+        socket.setEncoding("latin1");
+        socket.on("data", (d) => {
+            data += d;
+            const m = /^HTTP\/1\.[01] (\d{3})/.exec(data);
+            if (m) {
+                socket.destroy();
+                resolve(Number(m[1]));
+            }
+        });
+        socket.on("error", reject);
+        socket.on("close", () => resolve(Number(/^HTTP\/1\.[01] (\d{3})/.exec(data)?.[1] ?? 0)));
+    });
+}
+
+/** Triton's admin and inspection APIs (the restricted APIs): never reachable through the gateway. */
+const ADMIN_PATHS = [
+    "v2/repository/index",
+    "v2/repository/models/dialogue/load",
+    "v2/repository/models/dialogue/unload",
+    "v2/models/dialogue/config",
+    "v2/models/stats",
+    "v2/trace/setting",
+    "v2/logging",
+    "v2/systemsharedmemory/status",
+    "v2/cudasharedmemory/status",
+];
+
+/** Ways to write "one folder up" that some server resolves after the gateway matched the raw path. */
+const UP = ["..", "%2e%2e", "%2E%2E", ".%2e", "%2e.", "%252e%252e", "..%00"];
+/** Ways to write "/" that some server reads as a separator. */
+const SEP = ["/", "%2f", "%2F", "\\", "%5c", "%5C", "%252f"];
+
 describe("the generated haproxy.cfg in front of a stand-in upstream (haproxy from Debian)", () => {
     let dir: string;
     let haproxy: ChildProcess | undefined;
@@ -391,6 +434,106 @@ describe("the generated haproxy.cfg in front of a stand-in upstream (haproxy fro
         // Triton's admin APIs are not reachable through the gateway, token or not.
         expect((await call(port, "POST", "/v2/repository/index", { headers: bearer(t), body: "{}" })).status).toBe(404);
         expect((await call(port, "GET", "/v2/models/dialogue/config", { headers: bearer(t) })).status).toBe(404);
+    });
+
+    it("refuses every dot-segment, encoded-separator and backslash path before routing: no admin path is reachable through any route", async () => {
+        const t = await token();
+        // A path inside each route: the default routes are chat (exact), infer and health (regex), webhook
+        // (prefix) and metrics (exact).
+        const entries = [
+            { method: "GET", path: "/chat/", ws: true },
+            { method: "POST", path: "/v2/models/dialogue/infer/" },
+            { method: "GET", path: "/v2/health/ready/" },
+            { method: "POST", path: "/webhook/x/" },
+            { method: "POST", path: "/webhook/" },
+            { method: "GET", path: "/metrics/" },
+        ];
+        const before = seen.size;
+        const statuses = new Map<number, number>();
+        let sent = 0;
+        for (const e of entries) {
+            for (const admin of ADMIN_PATHS) {
+                for (const up of UP) {
+                    for (const sep of SEP) {
+                        for (const depth of [1, 3, 5]) {
+                            const target = `${e.path}${Array(depth).fill(up).join(sep)}${sep}${admin}`;
+                            const head =
+                                `${e.method} ${target} HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${t}\r\nContent-Length: 2\r\n` +
+                                (e.ws ? "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" : "") +
+                                "\r\n{}";
+                            const status = await rawRequest(port, head);
+                            statuses.set(status, (statuses.get(status) ?? 0) + 1);
+                            sent++;
+                        }
+                    }
+                }
+            }
+        }
+        expect(sent).toBe(entries.length * ADMIN_PATHS.length * UP.length * SEP.length * 3);
+        // Nothing reached the upstream, whatever the route, and every answer is a refusal.
+        expect(seen.size - before).toBe(0);
+        expect([...statuses.keys()].every((st) => st === 400 || st === 404), JSON.stringify([...statuses])).toBe(true);
+        // The positive control: the same routes without traversal do reach the upstream.
+        const ok = await call(port, "POST", "/webhook/x/v2/repository/index", { headers: bearer(t), body: "{}" });
+        expect(ok.status).toBe(200);
+        expect(upstreamSaw(ok).url).toBe("/webhook/x/v2/repository/index");
+        // ...and the refusal says why.
+        const r = await call(port, "POST", "/webhook/%2e%2e/v2/repository/index", { headers: bearer(t), body: "{}" });
+        expect({ status: r.status, body: JSON.parse(r.body) }).toEqual({ status: 400, body: { error: "invalid_request", error_description: "ambiguous_path" } });
+    });
+
+    it("refuses claims haproxy cannot read, instead of skipping their check", async () => {
+        const now = Math.floor(Date.now() / 1000);
+        const head = '{"alg":"HS256","typ":"JWT"}';
+        const claims = `"iss":"${JWT.issuer}","aud":"${JWT.audience}","scope":["chat:write"],"sub":"e2e"`;
+        const cases: [string, string, string][] = [
+            ["nbf 1e30", `{${claims},"iat":${now},"exp":${now + 600},"nbf":1e30}`, "bad_nbf"],
+            ["nbf 2^64", `{${claims},"iat":${now},"exp":${now + 600},"nbf":18446744073709551616}`, "bad_nbf"],
+            ["nbf a string", `{${claims},"iat":${now},"exp":${now + 600},"nbf":"later"}`, "bad_nbf"],
+            ["nbf an array", `{${claims},"iat":${now},"exp":${now + 600},"nbf":[${now + 9999}]}`, "bad_nbf"],
+            ["nbf a float", `{${claims},"iat":${now},"exp":${now + 600},"nbf":${now}.5}`, "bad_nbf"],
+            ["exp a numeric string", `{${claims},"iat":${now},"exp":"${now + 600}"}`, "bad_exp"],
+            ["exp 1e30", `{${claims},"iat":${now},"exp":1e30}`, "bad_exp"],
+            ["iat a string", `{${claims},"iat":"${now}","exp":${now + 600}}`, "bad_iat"],
+            ["iat in the future beyond the skew", `{${claims},"iat":${now + 600},"exp":${now + 900}}`, "issued_in_future"],
+            ["trailing data after the payload", `{${claims},"iat":${now},"exp":${now + 600}}{"exp":${now + 99999}}`, "malformed"],
+            ["trailing bytes after the payload", `{${claims},"iat":${now},"exp":${now + 600}} x`, "malformed"],
+            ["a duplicate exp", `{${claims},"iat":${now},"exp":${now - 9999},"exp":${now + 600}}`, "duplicate_claim"],
+            ["a duplicate aud", `{${claims},"aud":"someone-else","iat":${now},"exp":${now + 600}}`, "duplicate_claim"],
+            ["a duplicate nbf", `{${claims},"iat":${now},"exp":${now + 600},"nbf":${now},"nbf":${now + 9999}}`, "duplicate_claim"],
+            ["a payload that is no JSON object", `[${now}]`, "malformed"],
+        ];
+        for (const [what, payload, reason] of cases) {
+            const r = await call(port, "GET", "/v2/health/ready", { headers: bearer(rawToken(head, payload)) });
+            expect({ what, status: r.status, reason: JSON.parse(r.body).error_description }).toEqual({ what, status: 401, reason });
+        }
+        const headerCases: [string, string, string][] = [
+            ["a duplicate alg in the header", '{"alg":"none","alg":"HS256","typ":"JWT"}', "duplicate_member"],
+            ["trailing data after the header", '{"alg":"HS256"}{"alg":"none"}', "malformed"],
+            ["a critical extension", '{"alg":"HS256","crit":["exp"],"exp":1}', "unsupported_crit"],
+        ];
+        for (const [what, header, reason] of headerCases) {
+            const r = await call(port, "GET", "/v2/health/ready", { headers: bearer(rawToken(header, `{${claims},"iat":${now},"exp":${now + 600}}`)) });
+            expect({ what, status: r.status, reason: JSON.parse(r.body).error_description }).toEqual({ what, status: 401, reason });
+        }
+        const extra = await call(port, "GET", "/v2/health/ready", { headers: bearer(`${await token()}.AAAA`) });
+        expect({ status: extra.status, reason: JSON.parse(extra.body).error_description }).toEqual({ status: 401, reason: "malformed" });
+        // What the rules are not about still passes: whitespace, a nested object, a kid, a within-skew iat.
+        const fine = rawToken('{ "alg" : "HS256", "typ":"JWT", "kid":"k1" }', `{ ${claims}, "iat" : ${now + 5}, "exp" : ${now + 600}, "ctx": {"platform":"feishu","n":[1,2.5,-3e2,true,null]} }`);
+        expect((await call(port, "GET", "/v2/health/ready", { headers: bearer(fine) })).status).toBe(200);
+    });
+
+    it("refuses two Authorization headers, two token parameters, and a header with a token parameter (400)", async () => {
+        const [a, b] = [await token(), await token({ scope: ["metrics:read"] })];
+        const ws = "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
+        expect(await rawRequest(port, `GET /v2/health/ready HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${a}\r\nAuthorization: Bearer ${b}\r\n\r\n`)).toBe(400);
+        expect(await rawRequest(port, `GET /v2/health/ready HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${a}, Bearer ${b}\r\n\r\n`)).toBe(400);
+        expect(await rawRequest(port, `GET /chat?token=${a}&token=${b} HTTP/1.1\r\nHost: gw\r\n${ws}\r\n`)).toBe(400);
+        expect(await rawRequest(port, `GET /chat?lang=en&token=${a}&x=1&token=${b} HTTP/1.1\r\nHost: gw\r\n${ws}\r\n`)).toBe(400);
+        expect(await rawRequest(port, `GET /chat?token=${b} HTTP/1.1\r\nHost: gw\r\nAuthorization: Bearer ${a}\r\n${ws}\r\n`)).toBe(400);
+        // One token, either way, still works.
+        expect((await websocket(port, `/chat?token=${a}`)).status).toBe(101);
+        expect((await websocket(port, "/chat", bearer(a))).status).toBe(101);
     });
 
     it("drops client-sent identity and Triton admin headers", async () => {
