@@ -120,7 +120,7 @@ export function renderConfigDocs(): string {
         "",
         "Secret keys (read with `pulumi config set --secret`, never part of the definition): " +
             SECRET_KEYS.map((k) => `\`triton-platform:${k}\``).join(", ") +
-            ".",
+            ", and one `triton-platform:alertWebhook<Name>` per alert receiver (its webhook URL; `monitoring.alertRoute.receivers[].urlSecret` names it).",
         "",
         "| key | type | default | limits |",
         "|---|---|---|---|",
