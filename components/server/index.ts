@@ -38,9 +38,11 @@ import {
     shipperContainerArgs,
     sourceContainerArgs,
 } from "./logsink";
-import { DEFAULT_LOCAL_SSH_DIRECTORY, dockerHost, dockerSshOptions, knownHostsPattern, localSshFiles, writeKnownHosts, writeLocalKey } from "./ssh";
+import { remoteStepFailureMessage } from "./failures";
+import { DEFAULT_LOCAL_SSH_DIRECTORY, dockerHost, dockerSshOptions, holdKeyForRun, knownHostsPattern, localSshFiles } from "./ssh";
 
 export * from "./container";
+export * from "./failures";
 export * from "./gateway";
 export * from "./logsink";
 export * from "./scripts";
@@ -106,8 +108,10 @@ export interface LightweightServerArgs {
     /** R13: run the log shipper next to Triton. Unset (logSink.enabled false): no shipper. */
     logSink?: ServerLogSinkArgs;
     /**
-     * Where the Docker provider's ssh finds the key and known_hosts on the operator's machine.
-     * @default directory ~/.cache/triton-platform/ssh, name = the component name
+     * Where the run's ssh-agent (holding `privateKey` for the Docker provider's ssh) listens on the
+     * operator's machine: `<directory>/<name>.agent`, a private folder that exists only during a run.
+     * `~` and ssh's `%i` (local user id) are allowed and kept as such in the state.
+     * @default directory /tmp/triton-platform-ssh-%i, name = the component name
      */
     localSsh?: { directory?: string; name?: string };
 }
@@ -143,7 +147,7 @@ export class LightweightServer extends pulumi.ComponentResource {
         }
         if (!s.hostKey) {
             pulumi.log.warn(
-                `server.hostKey is unset: remote commands do not verify ${s.host}'s identity and Docker's ssh trusts the first key it sees. Set it from \`ssh-keyscan -p ${s.sshPort} ${s.host}\`.`,
+                `server.hostKey is unset: neither the remote commands nor Docker's ssh verify ${s.host}'s identity. Set it from \`ssh-keyscan -p ${s.sshPort} ${s.host}\`.`,
                 this,
             );
         }
@@ -156,11 +160,20 @@ export class LightweightServer extends pulumi.ComponentResource {
             dialErrorLimit: 10,
             perDialTimeout: 15,
         };
+        // A failed step is reported with the step, the server and, for connection failures, what to check.
+        // Error hooks call back into this program, which only a real engine does (Pulumi's mocks cannot).
+        const target = { user: s.user, host: s.host, port: s.sshPort, hostKeyPinned: s.hostKey !== undefined };
+        const failed = onRealEngine()
+            ? new pulumi.ErrorHook(`${name}-remote-step-failed`, (a) => {
+                  pulumi.log.error(remoteStepFailureMessage(a.name.startsWith(`${name}-`) ? a.name.slice(name.length + 1) : a.name, target, a.errors), this);
+                  return false;
+              })
+            : undefined;
         const step = (role: string, script: string, sudo: boolean, dependsOn: pulumi.Resource[], extra: Partial<command.remote.CommandArgs> = {}, secretStdin = false) =>
             new command.remote.Command(
                 `${name}-${role}`,
                 { connection, create: remoteCommand(script, { sudo }), ...extra },
-                { parent: this, dependsOn, ...(secretStdin ? { additionalSecretOutputs: ["stdin"] } : {}) },
+                { parent: this, dependsOn, ...(secretStdin ? { additionalSecretOutputs: ["stdin"] } : {}), ...(failed ? { hooks: { onError: [failed] } } : {}) },
             );
 
         // Bootstrap, in order; the preflight needs no root and stops everything below the minimum.
@@ -201,18 +214,25 @@ export class LightweightServer extends pulumi.ComponentResource {
         file("claims", { path: `${SERVER_ROOT}/claims.json`, mode: "0644", dirMode: "0755" }, k.claims.apply((c) => `${JSON.stringify(c, null, 2)}\n`), false);
 
         // The Docker engine over SSH. Its address resolves only after the bootstrap, so a first preview does
-        // not try to reach a Docker that is not installed yet.
+        // not try to reach a Docker that is not installed yet. The key is held by an ssh-agent of this run
+        // (ssh.ts): nothing is written to the operator's disk but the agent's socket, in a private temporary
+        // folder, gone when the run ends. It starts only when the provider will connect (the address is
+        // known), and never under mocks (no provider connects there).
         const files = localSshFiles(args.localSsh?.directory ?? DEFAULT_LOCAL_SSH_DIRECTORY, args.localSsh?.name ?? name);
-        const keyWritten =
-            args.privateKey !== undefined ? pulumi.unsecret(pulumi.output(args.privateKey).apply((key) => writeLocalKey(files, key))) : pulumi.output("");
-        if (s.hostKey) {
-            writeKnownHosts(files, knownHostsPattern(s.host, s.sshPort), s.hostKey);
-        }
+        const bootstrapped = pulumi.all([install.stdout, firewall.stdout, sshd.stdout]);
+        const keyHeld =
+            args.privateKey !== undefined
+                ? pulumi.unsecret(pulumi.all([bootstrapped, args.privateKey]).apply(([, key]) => (onRealEngine() ? holdKeyForRun(files, key) : files.agentSocket)))
+                : pulumi.output("");
         const engine = new docker.Provider(
             `${name}-docker`,
             {
-                host: pulumi.all([install.stdout, firewall.stdout, sshd.stdout, keyWritten]).apply(() => dockerHost(s.user, s.host, s.sshPort)),
-                sshOpts: dockerSshOptions({ files, withKey: args.privateKey !== undefined, hostKeyPinned: s.hostKey !== undefined }),
+                host: pulumi.all([bootstrapped, keyHeld]).apply(() => dockerHost(s.user, s.host, s.sshPort)),
+                sshOpts: dockerSshOptions({
+                    files,
+                    withKey: args.privateKey !== undefined,
+                    hostKey: s.hostKey ? { pattern: knownHostsPattern(s.host, s.sshPort), key: s.hostKey } : undefined,
+                }),
             },
             { parent: this },
         );
@@ -425,6 +445,15 @@ export class LightweightServer extends pulumi.ComponentResource {
         );
         return shipper;
     }
+}
+
+/**
+ * Whether a real Pulumi engine runs this program. Under Pulumi's mocks (the unit tests) nothing connects to
+ * a server and the monitor cannot call the program back, so the run's ssh-agent and the error hook are left
+ * out there.
+ */
+function onRealEngine(): boolean {
+    return pulumi.runtime.getMonitor()?.constructor.name !== "MockMonitor";
 }
 
 /** The JWT secret file's mode from serverGateway(), checked to be one the file step writes. */

@@ -1,26 +1,38 @@
 // The lightweight-server path for real: `pulumi up` of the server stack (real CLI, @pulumi/command over SSH,
-// @pulumi/docker over ssh://) bootstraps a test host (a network namespace with Debian's sshd and dockerd, see
-// support/server-host.sh), and the result is checked from OUTSIDE the host, as a client or an attacker sees
-// it: the entry point answers on 18789 and 80 (401 without a token, Triton's readiness with one), Triton's
-// own port is not reachable, a port that listens but is not declared is dropped by the firewall, root and
-// password logins are refused; a second `up` changes nothing.
-// Needs root (CI runs as root); without it the suite fails with a message, it does not skip.
-import { Stack, UpResult } from "@pulumi/pulumi/automation";
+// @pulumi/docker over ssh://, the Automation API, a local file backend) bootstraps a test host (a network
+// namespace with Debian's sshd and dockerd, see support/server-host.sh), with every image built on this
+// machine (no registry is reachable). Everything is checked from OUTSIDE the host, as a client, an operator
+// or an attacker sees it:
+// - bad input fails `up` with a message naming the host and the step, and leaves nothing half-done: an
+//   unreachable host, a wrong pinned host key, a host below server.minMemoryMiB, a bootstrap step that
+//   fails (sshd rejects its configuration); once the cause is fixed, the next `up` converges;
+// - the entry point answers on 18789 and 80 (401 without a token, 200 with one); SSH answers only from
+//   securityGroup.sshCidrs; every other port is dropped, a port Docker publishes for a container included;
+//   root and password logins are refused;
+// - the log shipper (the collector the project builds, as an image) sends Triton's log lines to MinIO;
+// - a second `up` changes nothing, `refresh` finds no drift, `destroy` removes the containers and leaves
+//   the host reachable over SSH; no run leaves the SSH key or a socket on this machine.
+// Needs root (CI runs as root) and what `npm test` installs first; without it the suite fails, it never skips.
+import { CommandError, Stack, UpResult } from "@pulumi/pulumi/automation";
 import { execFileSync } from "child_process";
 import * as fs from "fs";
 import * as yaml from "js-yaml";
 import * as os from "os";
 import * as path from "path";
+import * as zlib from "zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mintToken } from "../../components/keys/jwt";
 import { secretsFromExport } from "../../scripts/token";
+import { s3Request, S3Target, until } from "../support/s3";
+import { startLogStore, LogStore } from "./support/log-store";
 import { cli, makeSandbox, openStack, REPO_ROOT, repoStackFile, Sandbox } from "./support/project";
-import { HOST_SIDE_IP, hostPrerequisiteProblems, rootProblem, ServerHost, SERVER_IP, SERVER_USER } from "./support/server-host";
+import { CLIENT_IP, HOST_SIDE_IP, hostPrerequisiteProblems, rootProblem, ServerHost, SERVER_IP, SERVER_USER, UNREACHABLE_IP } from "./support/server-host";
 
 const STACK = "server-e2e";
-/** Stand-ins for the registry images (support/server-host.sh builds them; no registry is reachable here). */
+/** Images built on this machine (support/server-host.sh): stand-ins for Triton and haproxy, the real collector. */
 const TRITON_IMAGE = "localhost/triton-stand-in:e2e-1";
 const GATEWAY_IMAGE = "localhost/haproxy-stand-in:e2e-1";
+const SHIPPER_IMAGE = "localhost/otelcol-logsink:0.130.0";
 /** The entry point's public ports on the server (R7 service port, R8 HTTP) and Triton's own HTTP port. */
 const SERVICE_PORT = 18789;
 const HTTP_PORT = 80;
@@ -28,41 +40,57 @@ const TRITON_HTTP_PORT = 8000;
 /** Container names of components/server. */
 const TRITON_CONTAINER = "triton-model-server";
 const GATEWAY_CONTAINER = "triton-gateway";
+const SHIPPER_CONTAINER = `triton-platform-${STACK}-log-shipper`;
+const MANAGED = [TRITON_CONTAINER, GATEWAY_CONTAINER, SHIPPER_CONTAINER];
 /** A port the security group does not declare, with a service listening on it (a stray database). */
 const UNDECLARED_PORT = 3306;
-/** The node exporter the bootstrap installs listens on 9100; no rule opens it in this stack. */
+/** A container someone started by hand with a published port (Docker DNATs it past an INPUT-only firewall). */
+const STRAY_CONTAINER = "stray-published";
+const STRAY_PORT = 8088;
+/** The node exporter the bootstrap installs listens on 9100; the shipper's health and metrics on the loopback. */
 const NODE_EXPORTER_PORT = 9100;
-/** Where the program writes the Docker provider's key and known_hosts for this stack (components/server/ssh.ts). */
-const LOCAL_SSH_FILES = ["key", "known_hosts"].map((ext) => path.join(os.homedir(), ".cache/triton-platform/ssh", `triton-platform-${STACK}.${ext}`));
+const SHIPPER_PORTS = [13133, 8888];
+/** The object store the shipper writes to. */
+const BUCKET = "conversation-logs";
+const PREFIX = "triton";
+const REGION = "us-east-1";
+/** The sshd drop-in of the hardening step and a broken one that makes `sshd -t` fail. */
+const HARDENING_DROPIN = "/etc/ssh/sshd_config.d/00-triton-platform.conf";
+const BROKEN_DROPIN = "/etc/ssh/sshd_config.d/99-broken.conf";
+/** Where the program keeps the run's ssh-agent socket (components/server/ssh.ts). */
+const AGENT_DIR = `/tmp/triton-platform-ssh-${process.getuid?.() ?? 0}`;
+
+type Config = Record<string, any>;
 
 /**
  * The repository's server stack pointed at the test host. Everything else (ports, routes, security group,
- * egress restriction, minimums, keys) is the repository's own file:
- * - host, user, pinned host key, the stand-in images;
+ * restricted egress, keys) is the repository's own file:
+ * - host, user, pinned host key, the locally built images;
  * - readyTimeoutSeconds 120 instead of 600: the stand-in is ready at once, and a failing wait must stay
  *   well inside the suite's time budget;
- * - SSH from this machine's side of the veth only (the repository's 198.51.100.0/24 is a documentation
- *   range: the firewall step would refuse to lock out the connected test);
- * - no log shipper: its collector image cannot be pulled here (see docs/SERVER.md, "End-to-end test").
+ * - SSH from this machine's first address on the veth only (the repository's 198.51.100.0/24 is a
+ *   documentation range: the firewall step would refuse to lock out the connected test);
+ * - the object store is the test's MinIO, over http (an address of this machine), flushed every second.
  */
-function serverStackFile(hostKey: string): string {
-    const doc = yaml.load(repoStackFile("server")) as { config: Record<string, any> };
+function serverStackConfig(hostKey: string, s3Port: number): Config {
+    const doc = yaml.load(repoStackFile("server")) as { config: Config };
     const c = doc.config;
     const merge = (key: string, values: Record<string, unknown>) => (c[`triton-platform:${key}`] = { ...(c[`triton-platform:${key}`] ?? {}), ...values });
     merge("server", { host: SERVER_IP, user: SERVER_USER, hostKey, image: TRITON_IMAGE, readyTimeoutSeconds: 120 });
     merge("gateway", { image: GATEWAY_IMAGE });
     merge("securityGroup", { sshCidrs: [`${HOST_SIDE_IP}/32`] });
-    merge("logSink", { enabled: false });
-    return yaml.dump(doc);
+    merge("objectStorage", { endpoint: `http://${HOST_SIDE_IP}:${s3Port}`, region: REGION, forcePathStyle: true });
+    merge("logSink", { enabled: true, image: SHIPPER_IMAGE, bucket: BUCKET, prefix: PREFIX, flushIntervalSeconds: 1 });
+    return doc;
 }
 
-/** Providers the server stack loads, at the versions package.json pins, that the offline toolchain has not installed. */
+/** Providers the server stack loads, at the versions of the installed SDKs, that are not in the plugin cache. */
 function missingPlugins(env: Record<string, string>): string[] {
     const home = env.PULUMI_HOME ?? path.join(os.homedir(), ".pulumi");
     return ["command", "docker", "random"].flatMap((name) => {
         const version = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "node_modules/@pulumi", name, "package.json"), "utf8")).version as string;
         const binary = path.join(home, "plugins", `resource-${name}-v${version}`, `pulumi-resource-${name}`);
-        return fs.existsSync(binary) ? [] : [`the ${name} provider plugin ${version} is not installed (${binary}): run \`bash scripts/toolchain.sh --only ${name}\``];
+        return fs.existsSync(binary) ? [] : [`the ${name} provider plugin ${version} is not installed (${binary}): run \`bash scripts/toolchain.sh\``];
     });
 }
 
@@ -77,7 +105,59 @@ function setSecretFromStdin(sandbox: Sandbox, key: string, value: string): void 
     });
 }
 
-const changesOf = (r: UpResult) => Object.entries(r.summary.resourceChanges ?? {}).filter(([op, n]) => op !== "same" && (n ?? 0) > 0);
+const changesOf = (r: { summary: { resourceChanges?: Record<string, number> } }) =>
+    Object.entries(r.summary.resourceChanges ?? {}).filter(([op, n]) => op !== "same" && (n ?? 0) > 0);
+
+/** Every file and socket under a folder (for "nothing was written there"). */
+function entriesUnder(dir: string): string[] {
+    if (!fs.existsSync(dir)) {
+        return [];
+    }
+    return fs.readdirSync(dir, { recursive: true }).map(String).sort();
+}
+
+/**
+ * The run's ssh-agent socket folder once the run is over: the watchdog removes it within a second or two
+ * of the CLI's exit, so this waits (at most 15 s) for it to go, and returns what is left.
+ */
+async function agentLeftovers(): Promise<string[]> {
+    const deadline = Date.now() + 15_000;
+    while (fs.existsSync(AGENT_DIR) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 500));
+    }
+    return fs.existsSync(AGENT_DIR) ? [AGENT_DIR, ...entriesUnder(AGENT_DIR)] : [];
+}
+
+interface Shipped {
+    component?: string;
+    body: string;
+}
+
+/** The log records of the gzip OTLP-JSON objects the shipper wrote under the prefix. */
+async function shippedRecords(target: S3Target): Promise<{ keys: string[]; records: Shipped[] }> {
+    const list = await s3Request(target, "GET", BUCKET, { "list-type": "2", prefix: `${PREFIX}/` });
+    if (list.status !== 200) {
+        throw new Error(`list ${BUCKET}/${PREFIX}/: ${list.status} ${list.body.toString()}`);
+    }
+    const keys = [...list.body.toString().matchAll(/<Key>([^<]+)<\/Key>/g)].map((m) => m[1].replace(/&amp;/g, "&"));
+    const records: Shipped[] = [];
+    for (const key of keys) {
+        const got = await s3Request(target, "GET", `${BUCKET}/${key}`);
+        const raw = got.body[0] === 0x1f && got.body[1] === 0x8b ? zlib.gunzipSync(got.body) : got.body;
+        for (const line of raw.toString("utf8").split("\n").filter(Boolean)) {
+            const doc = JSON.parse(line);
+            for (const rl of doc.resourceLogs ?? []) {
+                const component = (rl.resource?.attributes ?? []).find((a: any) => a.key === "triton_platform.component")?.value?.stringValue;
+                for (const sl of rl.scopeLogs ?? []) {
+                    for (const r of sl.logRecords ?? []) {
+                        records.push({ component, body: r.body?.stringValue ?? "" });
+                    }
+                }
+            }
+        }
+    }
+    return { keys, records };
+}
 
 const notRoot = rootProblem();
 
@@ -93,17 +173,47 @@ if (notRoot) {
         let host: ServerHost;
         let sandbox: Sandbox;
         let stack: Stack;
+        let store: LogStore;
+        let config: Config;
         const imageIds: Record<string, string> = {};
         let firstUp: UpResult | undefined;
+        const stackFile = () => path.join(sandbox.dir, `Pulumi.${STACK}.yaml`);
 
+        /** Changes the stack's settings (the secure values stay as they are). */
+        const editServer = (values: Record<string, unknown>) => {
+            const doc = yaml.load(fs.readFileSync(stackFile(), "utf8")) as Config;
+            doc.config["triton-platform:server"] = { ...doc.config["triton-platform:server"], ...values };
+            fs.writeFileSync(stackFile(), yaml.dump(doc));
+        };
         /** Id, image id and status of a container on the server. */
         const container = (name: string) => host.exec(["docker", "inspect", "--format", "{{.Id}} {{.Image}} {{.State.Status}}", name]).stdout.trim().split(" ");
+        const containerNames = () => host.exec(["docker", "ps", "-a", "--format", "{{.Names}}"]).stdout.split("\n").filter(Boolean).sort();
         /** An R10 token as a platform admin mints it (`npm run token`): from the stack's state. */
         const token = async (scope: string[]) => {
             const exported = cli(sandbox, ["stack", "export", "--show-secrets", "--stack", STACK]);
             expect(exported.code, exported.stderr).toBe(0);
             const { jwtSecret, claims } = secretsFromExport(JSON.parse(exported.stdout));
             return mintToken(jwtSecret, claims, { scope });
+        };
+        /** The state's resources (type and name) and pending operations. */
+        const state = async () => {
+            const d = (await stack.exportStack()).deployment as { resources?: { type: string; urn: string }[]; pending_operations?: unknown[] };
+            return {
+                resources: (d.resources ?? []).map((r) => `${r.type}::${r.urn.split("::").pop()}`),
+                pending: d.pending_operations ?? [],
+            };
+        };
+        const remoteSteps = async () => (await state()).resources.filter((r) => r.startsWith("command:remote:Command::")).map((r) => r.split("::").pop());
+        /** Runs `up`, expecting it to fail; returns the whole message (the engine's output included). */
+        const failingUp = async (): Promise<string> => {
+            let out = "";
+            try {
+                await stack.up({ onOutput: (o) => (out += o) });
+            } catch (e) {
+                expect(e).toBeInstanceOf(CommandError);
+                return `${(e as Error).message}\n${out}`;
+            }
+            throw new Error(`pulumi up succeeded where it should have failed:\n${out}`);
         };
         const needsBootstrap = () => expect(firstUp?.summary.result, "needs a successful `pulumi up` (see the bootstrap test)").toBe("succeeded");
 
@@ -118,21 +228,25 @@ if (notRoot) {
                 throw new Error(`the server stack cannot run on the real engine:\n- ${plugins.join("\n- ")}`);
             }
             host = ServerHost.start();
-            imageIds[TRITON_CONTAINER] = host.loadStandInImage("triton", TRITON_IMAGE);
-            imageIds[GATEWAY_CONTAINER] = host.loadStandInImage("gateway", GATEWAY_IMAGE);
+            // MinIO on this machine's loopback, reachable from the host at HOST_SIDE_IP (support/log-store.ts).
+            store = await startLogStore({ listenOn: HOST_SIDE_IP, bucket: BUCKET, region: REGION });
+            imageIds[TRITON_CONTAINER] = host.loadImage("triton", TRITON_IMAGE);
+            imageIds[GATEWAY_CONTAINER] = host.loadImage("gateway", GATEWAY_IMAGE);
+            imageIds[SHIPPER_CONTAINER] = host.loadImage("otelcol", SHIPPER_IMAGE, store.otelcol);
             // A service the security group does not declare, listening on every address of the host.
             host.startListener(UNDECLARED_PORT, "stray service\n");
-            fs.writeFileSync(path.join(sandbox.dir, `Pulumi.${STACK}.yaml`), serverStackFile(host.hostKey));
+            config = serverStackConfig(host.hostKey, store.port);
+            fs.writeFileSync(stackFile(), yaml.dump(config));
             stack = await openStack(sandbox, STACK);
             setSecretFromStdin(sandbox, "serverPrivateKey", host.privateKey);
+            setSecretFromStdin(sandbox, "objectStorageAccessKeyId", store.target.accessKey);
+            setSecretFromStdin(sandbox, "objectStorageSecretAccessKey", store.target.secretKey);
         });
 
-        afterAll(() => {
+        afterAll(async () => {
             host?.stop();
+            await store?.stop();
             sandbox?.cleanup();
-            for (const f of LOCAL_SSH_FILES) {
-                fs.rmSync(f, { force: true });
-            }
         });
 
         it("starts permissive: root and password logins work and a listening port answers from outside", async () => {
@@ -140,19 +254,90 @@ if (notRoot) {
             expect(host.ssh("root", "key").code, "root login with a key").toBe(0);
             expect(host.ssh("root", "password").code, "root login with a password").toBe(0);
             expect(host.ssh(SERVER_USER, "password").code, "password login").toBe(0);
+            expect(host.ssh(SERVER_USER, "key", "true", CLIENT_IP).code, "SSH from the second client").toBe(0);
             expect(await host.probe(UNDECLARED_PORT)).toBe("open");
             expect(host.exec(["nft", "list", "tables"]).stdout).not.toMatch(/triton_platform/);
         });
 
-        it("keeps the private key out of the stack file", () => {
-            const stackFile = fs.readFileSync(path.join(sandbox.dir, `Pulumi.${STACK}.yaml`), "utf8");
-            expect(stackFile).toMatch(/serverPrivateKey:\s+secure:/);
+        it("keeps the secrets out of the stack file", () => {
+            const text = fs.readFileSync(stackFile(), "utf8");
+            expect(text).toMatch(/serverPrivateKey:\s+secure:/);
+            expect(text).toMatch(/objectStorageSecretAccessKey:\s+secure:/);
             const keyLine = host.privateKey.split("\n")[1];
             expect(keyLine.length).toBeGreaterThan(20);
-            expect(stackFile).not.toContain(keyLine);
+            expect(text).not.toContain(keyLine);
+            expect(text).not.toContain(store.target.secretKey);
         });
 
-        it("bootstraps the server with `pulumi up`", async () => {
+        describe("bad input fails `up` naming the host and the step, and leaves nothing half-done", () => {
+            /** Nothing reached the host: no remote step in the state, no pending operation, the host untouched. */
+            const nothingDone = async (callsBefore: string[]) => {
+                expect(await remoteSteps()).toEqual([]);
+                expect((await state()).pending).toEqual([]);
+                expect(host.systemctlLog(), "no service was touched").toEqual(callsBefore);
+                expect(host.exec(["nft", "list", "tables"]).stdout).not.toMatch(/triton_platform/);
+                expect(host.exec(["test", "-e", HARDENING_DROPIN]).code, "no sshd drop-in").not.toBe(0);
+                expect(await agentLeftovers(), "no agent socket left on this machine").toEqual([]);
+            };
+
+            it("an unreachable host: the preflight step does not run", async () => {
+                editServer({ host: UNREACHABLE_IP });
+                const calls = host.systemctlLog();
+                const message = await failingUp();
+                expect(message).toMatch(/server-preflight/);
+                expect(message).toMatch(new RegExp(`step "preflight" did not run: ${SERVER_USER}@${UNREACHABLE_IP.replace(/\./g, "\\.")}:22 cannot be reached over SSH \\(no route to host\\)`));
+                await nothingDone(calls);
+                editServer({ host: SERVER_IP });
+            });
+
+            it("a wrong pinned host key: nothing runs on the impostor", async () => {
+                editServer({ hostKey: host.otherHostKey() });
+                const calls = host.systemctlLog();
+                const message = await failingUp();
+                expect(message).toMatch(/server-preflight/);
+                expect(message).toMatch(new RegExp(`step "preflight" did not run: ${SERVER_IP.replace(/\./g, "\\.")}:22 presented an SSH host key other than the pinned server\\.hostKey`));
+                await nothingDone(calls);
+                editServer({ hostKey: host.hostKey });
+            });
+
+            it("a host below server.minMemoryMiB: the preflight names every shortfall, nothing is installed", async () => {
+                const has = host.memoryMiB();
+                // Above what the host has even with the 10% the preflight forgives for kernel reservations.
+                const minimum = Math.ceil(has / 0.9) + 1024;
+                editServer({ minMemoryMiB: minimum });
+                const calls = host.systemctlLog();
+                const message = await failingUp();
+                expect(message).toMatch(/server-preflight/);
+                expect(message).toMatch(/the server is below the minimum, nothing was installed/);
+                expect(message).toMatch(new RegExp(`RAM: ${has} MiB is below the minimum of ${minimum} MiB`));
+                expect(message).toMatch(new RegExp(`step "preflight" failed on ${SERVER_USER}@${SERVER_IP.replace(/\./g, "\\.")}:22`));
+                await nothingDone(calls);
+                editServer({ minMemoryMiB: config.config["triton-platform:server"].minMemoryMiB });
+            });
+
+            it("a bootstrap step that fails (sshd rejects the configuration): that step is undone, nothing after it runs", async () => {
+                // Something on the server that makes `sshd -t` fail: the hardening must not reload sshd then.
+                host.writeFile(BROKEN_DROPIN, "ThisIsNotAnSshdOption yes\n");
+                const message = await failingUp();
+                expect(message).toMatch(/server-sshd/);
+                expect(message).toMatch(/sshd hardening not applied: 'sshd -t' rejected the configuration; the previous configuration was restored and sshd was NOT reloaded/);
+                expect(message).toMatch(new RegExp(`step "sshd" failed on ${SERVER_USER}@${SERVER_IP.replace(/\./g, "\\.")}:22`));
+                // The steps before it are complete and recorded; the failed one is not; nothing pending.
+                const steps = await remoteSteps();
+                expect(steps).toEqual(expect.arrayContaining(["server-preflight", "server-install", "server-firewall"]));
+                expect(steps).not.toContain("server-sshd");
+                expect((await state()).pending).toEqual([]);
+                // The hardening is all or nothing: no drop-in, no reload, root can still log in; no container.
+                expect(host.exec(["test", "-e", HARDENING_DROPIN]).code).not.toBe(0);
+                expect(host.systemctlLog().join("\n")).not.toMatch(/reload ssh/);
+                expect(host.ssh("root", "key").code).toBe(0);
+                expect(containerNames()).toEqual([]);
+                expect((await state()).resources.filter((r) => r.startsWith("docker:"))).toEqual([]);
+                host.writeFile(BROKEN_DROPIN, undefined);
+            });
+        });
+
+        it("bootstraps the server with `pulumi up` once the causes are fixed", async () => {
             let log = "";
             try {
                 firstUp = await stack.up({ onOutput: (o) => (log += o) });
@@ -161,13 +346,13 @@ if (notRoot) {
             }
             expect(firstUp.summary.result).toBe("succeeded");
             expect(firstUp.outputs.serverEndpoint?.value).toBe(`http://${SERVER_IP}:${SERVICE_PORT}`);
-            // Triton and the entry point run the pinned (stand-in) images, started by the Docker the bootstrap started.
-            for (const name of [TRITON_CONTAINER, GATEWAY_CONTAINER]) {
+            // Triton, the entry point and the log shipper run the images built here, started by the Docker the bootstrap started.
+            for (const name of MANAGED) {
                 const [, image, status] = container(name);
                 expect({ name, image, status }).toEqual({ name, image: imageIds[name], status: "running" });
             }
             const calls = host.systemctlLog().join("\n");
-            expect(calls).toMatch(/systemctl restart docker/); // daemon.json written, Docker (re)started
+            expect(calls).toMatch(/systemctl restart docker|systemctl start docker/); // daemon.json written, Docker started
             expect(calls).toMatch(/systemctl reload ssh/); // the hardening reached the running sshd
             // Neither the run's output nor the state at rest holds the key in plain text.
             const keyLine = host.privateKey.split("\n")[1];
@@ -175,28 +360,50 @@ if (notRoot) {
             const exported = cli(sandbox, ["stack", "export", "--stack", STACK]);
             expect(exported.code, exported.stderr).toBe(0);
             expect(exported.stdout).not.toContain(keyLine);
+            expect(exported.stdout).not.toContain(store.target.secretKey);
+            // The key was held in memory for the run only: no socket, no key file remains on this machine.
+            expect(await agentLeftovers()).toEqual([]);
+            expect(fs.existsSync(path.join(os.homedir(), ".cache/triton-platform/ssh"))).toBe(false);
         });
 
-        it.each([SERVICE_PORT, HTTP_PORT])("answers on %i through the entry point: 401 without a token, Triton's readiness with one", async (port) => {
+        it.each([SERVICE_PORT, HTTP_PORT])("answers on %i through the entry point: 401 without a token, 200 with one", async (port) => {
             needsBootstrap();
             expect((await host.get(port, "/v2/health/ready")).status).toBe(401);
             const bearer = await token(["chat:write"]);
             expect(await host.get(port, "/v2/health/ready", { authorization: `Bearer ${bearer}` })).toEqual({ status: 200, body: "ready\n" });
+            // From an address outside the SSH CIDR too: the service is open to serviceCidrs (anywhere).
+            expect((await host.get(port, "/v2/health/ready", {}, { from: CLIENT_IP })).status).toBe(401);
         });
 
-        it("keeps Triton's own port off the network: clients reach it through the entry point only", async () => {
+        it("answers SSH only from securityGroup.sshCidrs", async () => {
             needsBootstrap();
-            expect(host.exec(["curl", "-fsS", "--max-time", "5", `http://127.0.0.1:${TRITON_HTTP_PORT}/v2/health/ready`]).stdout, "Triton answers inside").toBe("ready\n");
-            expect(await host.probe(TRITON_HTTP_PORT)).not.toBe("open");
+            expect(await host.probe(22)).toBe("open");
+            expect(await host.probe(22, { from: CLIENT_IP })).toBe("timeout");
+            const other = host.ssh(SERVER_USER, "key", "true", CLIENT_IP);
+            expect(other.code).toBe(255);
+            expect(other.stderr).toMatch(/timed out/);
         });
 
-        it("drops connections to listening ports the security group does not declare", async () => {
+        it("drops every other port, also a port Docker publishes for a container", async () => {
             needsBootstrap();
+            // A container started by hand with a published port: DNAT sends it past the INPUT hook.
+            const started = host.exec(["docker", "run", "-d", "--name", STRAY_CONTAINER, "-p", `${STRAY_PORT}:80`, "--entrypoint", "/bin/busybox", TRITON_IMAGE, "httpd", "-f", "-p", "80", "-h", "/srv"]);
+            expect(started.code, started.stderr).toBe(0);
+            const ip = host.exec(["docker", "inspect", "--format", "{{.NetworkSettings.IPAddress}}", STRAY_CONTAINER]).stdout.trim();
+            // It runs and answers inside the host (to its bridge address, and through its published port)...
+            const inside = host.exec(["curl", "-fsS", "--max-time", "5", "--retry", "5", "--retry-connrefused", "--retry-delay", "1", `http://${ip}/v2/health/ready`]);
+            expect(inside.stdout, inside.stderr).toBe("ready\n");
+            expect(host.exec(["iptables-save", "-t", "nat"]).stdout, "Docker published it").toMatch(new RegExp(`--dport ${STRAY_PORT} -j DNAT`));
+            // ...and is dropped from outside, as are Triton's own port, the undeclared service, the node exporter and the shipper's ports.
+            for (const port of [STRAY_PORT, TRITON_HTTP_PORT, UNDECLARED_PORT, NODE_EXPORTER_PORT, ...SHIPPER_PORTS]) {
+                expect({ port, result: await host.probe(port) }).toEqual({ port, result: "timeout" });
+                expect({ port, result: await host.probe(port, { from: CLIENT_IP }) }).toEqual({ port, result: "timeout" });
+            }
             // Still listening inside: it is the firewall that stops the outside client.
             expect(host.exec(["curl", "-fsS", "--max-time", "5", `http://127.0.0.1:${UNDECLARED_PORT}/`]).stdout).toBe("stray service\n");
-            expect(await host.probe(UNDECLARED_PORT)).not.toBe("open");
+            expect(host.exec(["curl", "-fsS", "--max-time", "5", `http://127.0.0.1:${TRITON_HTTP_PORT}/v2/health/ready`]).stdout, "Triton answers inside").toBe("ready\n");
             expect(host.exec(["curl", "-fsS", "-o", "/dev/null", "--max-time", "5", `http://127.0.0.1:${NODE_EXPORTER_PORT}/metrics`]).code, "node exporter runs").toBe(0);
-            expect(await host.probe(NODE_EXPORTER_PORT)).not.toBe("open");
+            expect(host.exec(["docker", "rm", "-f", STRAY_CONTAINER]).code).toBe(0);
         });
 
         it("refuses root logins, with a key or a password", () => {
@@ -219,16 +426,61 @@ if (notRoot) {
             expect(key.stdout.split(/\s+/)).toContain("docker");
         });
 
+        it("ships Triton's log lines to the object store", async () => {
+            needsBootstrap();
+            const shipped = await until(
+                "Triton's log lines in the object store",
+                async () => {
+                    const r = await shippedRecords(store.target);
+                    return r.records.some((x) => x.component === "model-server" && /url:\/v2\/health\/ready|stand-in tritonserver: serving/.test(x.body)) ? r : undefined;
+                },
+                180,
+                () => `${host.exec(["docker", "logs", "--tail", "30", SHIPPER_CONTAINER]).stderr}\n${store.logTail()}`,
+            );
+            expect(shipped.keys.every((k) => new RegExp(`^${PREFIX}/date=\\d{4}-\\d{2}-\\d{2}/`).test(k)), shipped.keys.join("\n")).toBe(true);
+            // Only labelled containers are shipped: Triton and the entry point, never the shipper itself.
+            expect([...new Set(shipped.records.map((r) => r.component))].sort()).toEqual(expect.arrayContaining(["model-server"]));
+            for (const r of shipped.records) {
+                expect(["model-server", "entry-point"]).toContain(r.component);
+            }
+        });
+
         it("changes nothing on a second `up`", async () => {
             needsBootstrap();
             const callsBefore = host.systemctlLog();
-            const before = [TRITON_CONTAINER, GATEWAY_CONTAINER].map((name) => container(name)[0]);
+            const before = MANAGED.map((name) => container(name)[0]);
             const second = await stack.up();
             expect(second.summary.result).toBe("succeeded");
             expect(changesOf(second)).toEqual([]);
             // No remote step ran again and no container was recreated.
             expect(host.systemctlLog()).toEqual(callsBefore);
-            expect([TRITON_CONTAINER, GATEWAY_CONTAINER].map((name) => container(name)[0])).toEqual(before);
+            expect(MANAGED.map((name) => container(name)[0])).toEqual(before);
+        });
+
+        it("finds no drift on `pulumi refresh`, and a preview after it plans nothing", async () => {
+            needsBootstrap();
+            // --run-program: the program holds the SSH key for the provider during the run (docs/SERVER.md).
+            const refreshed = await stack.refresh({ runProgram: true });
+            expect(refreshed.summary.result).toBe("succeeded");
+            expect(changesOf(refreshed)).toEqual([]);
+            const preview = await stack.preview();
+            expect(Object.entries(preview.changeSummary).filter(([op, n]) => op !== "same" && n > 0)).toEqual([]);
+            expect(await agentLeftovers()).toEqual([]);
+        });
+
+        it("removes the containers on `pulumi destroy` and leaves the host reachable over SSH", async () => {
+            needsBootstrap();
+            const destroyed = await stack.destroy({ runProgram: true });
+            expect(destroyed.summary.result).toBe("succeeded");
+            expect(containerNames()).toEqual([]);
+            expect((await state()).resources.filter((r) => !r.startsWith("pulumi:"))).toEqual([]);
+            // The bootstrap stays (firewall, hardening): the operator still gets in with the key, root does not.
+            const key = host.ssh(SERVER_USER, "key", "sudo -n true && echo in");
+            expect(key.code, key.stderr).toBe(0);
+            expect(key.stdout.trim()).toBe("in");
+            expect(host.ssh("root", "key").code).toBe(255);
+            expect(await host.probe(UNDECLARED_PORT)).toBe("timeout");
+            expect(await agentLeftovers()).toEqual([]);
         });
     });
 }

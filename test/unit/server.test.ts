@@ -124,16 +124,14 @@ describe("LightweightServer", () => {
         expect(claims.inputs.create).toContain("chmod 0644");
     });
 
-    it("reaches Docker over ssh:// with the key from a 0600 file: the provider gets only its path", () => {
+    it("reaches Docker over ssh:// through the run's ssh-agent: the provider gets only the socket path, no file is written", () => {
         const provider = one(run, "pulumi:providers:docker", "server-docker");
         expect(provider.inputs.host).toBe("ssh://ubuntu@203.0.113.10:22");
         const opts: string[] = JSON.parse(provider.inputs.sshOpts);
-        const keyPath = `${sshDir}/triton-platform-server.key`;
-        expect(opts).toEqual(expect.arrayContaining(["-i", keyPath, "IdentitiesOnly=yes", "StrictHostKeyChecking=accept-new", "BatchMode=yes"]));
+        expect(opts).toEqual(expect.arrayContaining([`IdentityAgent=${sshDir}/triton-platform-server.agent`, "UserKnownHostsFile=/dev/null", "StrictHostKeyChecking=no", "BatchMode=yes"]));
         expect(JSON.stringify(provider.inputs)).not.toContain("PRIVATE KEY");
-        expect(fs.readFileSync(keyPath, "utf8")).toBe(`${PRIVATE_KEY}\n`);
-        expect(fs.statSync(keyPath).mode & 0o777).toBe(0o600);
-        expect(fs.statSync(sshDir).mode & 0o777).toBe(0o700);
+        // Neither a key nor a known_hosts file: the key lives in the agent of a real run only.
+        expect(fs.readdirSync(sshDir)).toEqual([]);
         expect(run.logs).toContainEqual(expect.stringMatching(/warn: server\.hostKey is unset/));
     });
 
@@ -203,7 +201,9 @@ describe("LightweightServer with a pinned host key, a domain and another SSH por
         expect(reveal(commandNamed(run, "install").inputs.connection)).toMatchObject({ port: 2222, hostKey });
         const opts: string[] = JSON.parse(one(run, "pulumi:providers:docker").inputs.sshOpts);
         expect(opts).toContain("StrictHostKeyChecking=yes");
-        expect(fs.readFileSync(`${sshDir}/triton-platform-server.known_hosts`, "utf8")).toBe(`[203.0.113.10]:2222 ${hostKey}\n`);
+        // The pinned key alone is trusted, printed by ssh's KnownHostsCommand: no known_hosts file.
+        expect(opts).toContain(`KnownHostsCommand=/bin/echo [203.0.113.10]:2222 ${hostKey}`);
+        expect(fs.readdirSync(sshDir)).toEqual([]);
         expect(one(run, "pulumi:providers:docker").inputs.host).toBe("ssh://ubuntu@203.0.113.10:2222");
         expect(run.outputs.endpoint).toBe("http://models.example.com:18789");
         expect(run.logs.filter((l) => l.startsWith("warn:"))).toEqual([]);
@@ -249,8 +249,8 @@ describe("the server stack (Pulumi.server.yaml)", () => {
             // The firewall carries the stack's rules: SSH only from the declared CIDR.
             expect(firewall).toContain("ip saddr { 198.51.100.0/24 } meta l4proto tcp ct original proto-dst 22 accept");
             expect(firewall).not.toContain("proto-dst 9100");
-            expect(one(run, "pulumi:providers:docker").inputs.sshOpts).toContain("~/.cache/triton-platform/ssh/triton-platform-server.key");
-            expect(fs.existsSync(path.join(sshDir, ".cache/triton-platform/ssh/triton-platform-server.key"))).toBe(true);
+            expect(one(run, "pulumi:providers:docker").inputs.sshOpts).toContain("IdentityAgent=/tmp/triton-platform-ssh-%i/triton-platform-server.agent");
+            expect(fs.existsSync(path.join(sshDir, ".cache"))).toBe(false);
             expect(Object.keys(run.outputs)).toEqual(expect.arrayContaining(["keysExpireAt", "jwtClaims", "serverEndpoint", "serverTroubleshooting"]));
             expect(run.outputs.serverEndpoint).toBe("http://203.0.113.10:18789");
         } finally {

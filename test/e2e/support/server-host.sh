@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # A throw-away "lightweight server" for the end-to-end test of components/server: a network namespace
-# reached over a veth pair (10.203.0.1/30 here, 10.203.0.2/30 there: nothing leaves this machine), with
+# reached over a veth pair (10.203.0.1/29 here, 10.203.0.2/29 there: nothing leaves this machine; this side
+# also holds 10.203.0.3, a client outside securityGroup.sshCidrs, and 10.203.0.4 answers nobody), with
 # Debian's sshd and dockerd running inside it, in a private mount namespace whose /etc and /var/lib are
 # overlays (writes land in WORKDIR, the machine's own files are never changed) and whose /run and /home
 # are fresh tmpfs. Needs root. Driven by test/e2e/support/server-host.ts.
 #
 #   server-host.sh up WORKDIR              start the host (previous leftovers of this name are removed first)
-#   server-host.sh image WORKDIR KIND TAG  build a stand-in image (triton, gateway), load it into the host's Docker
+#   server-host.sh image WORKDIR KIND TAG [BINARY]
+#                                          build an image from local files (triton, gateway: stand-ins; otelcol:
+#                                          the collector BINARY the project builds) and load it into the host's Docker
 #   server-host.sh exec WORKDIR CMD...     run a command inside the host (its network and mount namespaces)
 #   server-host.sh down WORKDIR            stop everything, delete the namespace, the veth and WORKDIR
 #
 # WORKDIR must be an empty folder created by the caller (it becomes the host's state: keys, overlays, logs).
-# Settings (environment): E2E_NETNS, E2E_HOST_IP, E2E_NS_IP, E2E_PREFIX, E2E_USER.
+# Settings (environment): E2E_NETNS, E2E_HOST_IP, E2E_CLIENT_IP, E2E_NS_IP, E2E_PREFIX, E2E_USER.
 #
 # There is no systemd in the namespace (nor on this machine): `systemctl` and `timedatectl` are replaced, in
 # the host's mount namespace only, by a small stand-in (WORKDIR/shims) that starts, reloads and stops the real
@@ -22,8 +25,9 @@ export PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin"
 
 NETNS=${E2E_NETNS:-triton-e2e-srv}
 HOST_IP=${E2E_HOST_IP:-10.203.0.1}
+CLIENT_IP=${E2E_CLIENT_IP:-10.203.0.3}
 NS_IP=${E2E_NS_IP:-10.203.0.2}
-PREFIX=${E2E_PREFIX:-30}
+PREFIX=${E2E_PREFIX:-29}
 USER_NAME=${E2E_USER:-tritonops}
 VETH_HOST=${E2E_VETH:-tpe2e}-host
 VETH_NS=${E2E_VETH:-tpe2e}-ns
@@ -360,6 +364,8 @@ cmd_up() {
   ip netns add "$NETNS"
   ip link add "$VETH_HOST" type veth peer name "$VETH_NS" netns "$NETNS"
   ip addr add "$HOST_IP/$PREFIX" dev "$VETH_HOST"
+  # A second client on this side, outside the SSH CIDR the test configures: what SSH looks like to others.
+  ip addr add "$CLIENT_IP/$PREFIX" dev "$VETH_HOST"
   ip link set "$VETH_HOST" up
   ip -n "$NETNS" addr add "$NS_IP/$PREFIX" dev "$VETH_NS"
   ip -n "$NETNS" link set "$VETH_NS" up
@@ -389,23 +395,29 @@ copy_binary() {
   done
 }
 
-# Stand-ins for the registry images the server runs (no registry is reachable here), from this machine's
-# own Debian packages:
+# The images the server runs, built from local files (no registry is reachable here). Stand-ins from this
+# machine's own Debian packages:
 #   triton   busybox's httpd serving /v2/health/ready and /v2/health/live (200) on the port Triton's
-#            --http-port names, and bash for the container's healthcheck (it uses bash's /dev/tcp);
+#            --http-port names, logging every request, and bash for the container's healthcheck (it uses
+#            bash's /dev/tcp);
 #   gateway  Debian's haproxy (the gateway's config runs on 2.6, see test/e2e/gateway.test.ts) with busybox's
 #            sh, cat and wget, which the container's start command and healthcheck use.
+# and the real log shipper:
+#   otelcol  the OpenTelemetry Collector that scripts/install-logsink-tools.sh builds (static, CGO off) as the
+#            image's entry point, alone on an empty root file system, as the upstream contrib image ships it.
 cmd_image() {
-  local workdir=$1 kind=$2 tag=$3 root applet change=()
+  local workdir=$1 kind=$2 tag=$3 binary=${4:-} root applet change=()
   root=$workdir/image-$kind
   rm -rf "$root"
   mkdir -p "$root"/{bin,usr/bin,usr/sbin,tmp,etc,proc,sys,dev,run}
-  cp /bin/busybox "$root/bin/busybox"
-  for applet in sh cat echo grep head sleep ls env wget; do
-    ln -s busybox "$root/bin/$applet"
-  done
   printf 'root:x:0:0:root:/:/bin/sh\nhaproxy:x:99:99:haproxy:/:/bin/false\n' >"$root/etc/passwd"
   printf 'root:x:0:\nhaproxy:x:99:\n' >"$root/etc/group"
+  if [[ $kind != otelcol ]]; then
+    cp /bin/busybox "$root/bin/busybox"
+    for applet in sh cat echo grep head sleep ls env wget; do
+      ln -s busybox "$root/bin/$applet"
+    done
+  fi
   case $kind in
     triton)
       ln -s busybox "$root/bin/httpd"
@@ -424,7 +436,9 @@ for arg in "$@"; do
   esac
 done
 echo "stand-in tritonserver: serving /v2/health/ready and /v2/health/live on :$http_port ($# flags)"
-exec /bin/busybox httpd -f -p "0.0.0.0:$http_port" -h /srv
+# -vv: one log line per request (url and status), as Triton logs its requests at higher verbosity: the log
+# shipper has lines to ship while the container runs.
+exec /bin/busybox httpd -f -vv -p "0.0.0.0:$http_port" -h /srv
 EOF
       chmod 0755 "$root/usr/bin/tritonserver"
       change=(--change 'CMD ["/usr/bin/tritonserver"]')
@@ -433,7 +447,15 @@ EOF
       copy_binary "$root" /usr/sbin/haproxy
       change=(--change 'CMD ["haproxy", "-v"]')
       ;;
-    *) die "unknown image kind $kind (triton, gateway)" ;;
+    otelcol)
+      [[ -x $binary ]] || die "otelcol: the collector binary '$binary' is missing: run scripts/install-logsink-tools.sh otelcol"
+      if ldd "$binary" >/dev/null 2>&1; then
+        die "otelcol: $binary is dynamically linked; the image has no libraries (build it with CGO_ENABLED=0)"
+      fi
+      install -m 0755 "$binary" "$root/otelcol-contrib"
+      change=(--change 'ENTRYPOINT ["/otelcol-contrib"]' --change 'CMD ["--config", "/etc/otelcol-contrib/config.yaml"]' --change 'USER 10001')
+      ;;
+    *) die "unknown image kind $kind (triton, gateway, otelcol)" ;;
   esac
 
   local started=false

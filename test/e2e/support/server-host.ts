@@ -11,9 +11,13 @@ import * as path from "path";
 
 const SCRIPT = path.join(__dirname, "server-host.sh");
 
-/** Addresses of the test host: a private /30 that exists only on this machine. */
+/** Addresses of the test host: a private /29 that exists only on this machine. */
 export const HOST_SIDE_IP = "10.203.0.1";
 export const SERVER_IP = "10.203.0.2";
+/** A second client on this machine's side of the veth: outside the SSH CIDR the test configures. */
+export const CLIENT_IP = "10.203.0.3";
+/** An address of the test network that nobody answers (ARP fails: "no route to host"). */
+export const UNREACHABLE_IP = "10.203.0.4";
 /** The sudo-capable, non-root SSH user the bootstrap connects as. */
 export const SERVER_USER = "tritonops";
 
@@ -84,6 +88,11 @@ export function hostPrerequisiteProblems(): string[] {
         "prometheus-node-exporter": "prometheus-node-exporter",
         sudo: "sudo",
         haproxy: "haproxy (the stand-in gateway image is built from it)",
+        "iptables-save": "iptables (with docker.io)",
+        "ssh-agent": "openssh-client (the program holds the SSH key in an agent for the Docker provider)",
+        "ssh-add": "openssh-client",
+        ps: "procps",
+        go: "golang (Go 1.22+: scripts/install-logsink-tools.sh builds the collector and MinIO)",
     };
     for (const [tool, pkg] of Object.entries(tools)) {
         if (run("bash", ["-c", `PATH="$PATH:/usr/sbin:/sbin" command -v ${tool}`], { timeoutMs: 5_000 }).code !== 0) {
@@ -126,11 +135,12 @@ export class ServerHost {
     }
 
     /**
-     * Builds a stand-in for a registry image from this machine's Debian packages and loads it into the
-     * host's Docker (`triton`: health endpoints on --http-port; `gateway`: Debian's haproxy); returns its id.
+     * Builds an image from local files and loads it into the host's Docker; returns its id. `triton`: a
+     * stand-in serving the health endpoints on --http-port; `gateway`: Debian's haproxy; `otelcol`: the
+     * collector `binary` the project builds (scripts/install-logsink-tools.sh otelcol) as the entry point.
      */
-    loadStandInImage(kind: "triton" | "gateway", tag: string): string {
-        const r = run("bash", [SCRIPT, "image", this.workdir, kind, tag], { timeoutMs: IMAGE_TIMEOUT_MS });
+    loadImage(kind: "triton" | "gateway" | "otelcol", tag: string, binary?: string): string {
+        const r = run("bash", [SCRIPT, "image", this.workdir, kind, tag, ...(binary ? [binary] : [])], { timeoutMs: IMAGE_TIMEOUT_MS });
         if (r.code !== 0) {
             throw new Error(`building the stand-in ${kind} image ${tag} failed (exit ${r.code}):\n${r.stderr}\n${this.logTail("docker")}`);
         }
@@ -160,10 +170,14 @@ export class ServerHost {
         }
     }
 
-    /** TCP connect from outside (this machine's side of the veth). A firewall drop shows as a timeout. */
-    probe(port: number, timeoutMs = 3_000): Promise<ProbeResult> {
+    /**
+     * TCP connect from outside (this machine's side of the veth, from `from`: the SSH CIDR's address by
+     * default). A firewall drop shows as a timeout, a closed port as refused.
+     */
+    probe(port: number, o: { from?: string; timeoutMs?: number } = {}): Promise<ProbeResult> {
+        const timeoutMs = o.timeoutMs ?? 3_000;
         return new Promise((resolve) => {
-            const socket = net.createConnection({ host: SERVER_IP, port, localAddress: HOST_SIDE_IP });
+            const socket = net.createConnection({ host: SERVER_IP, port, localAddress: o.from ?? HOST_SIDE_IP });
             const done = (result: ProbeResult) => {
                 socket.destroy();
                 resolve(result);
@@ -174,10 +188,11 @@ export class ServerHost {
         });
     }
 
-    /** HTTP GET from outside. Rejects on a network error or after `timeoutMs`. */
-    get(port: number, urlPath: string, headers: Record<string, string> = {}, timeoutMs = 5_000): Promise<{ status: number; body: string }> {
+    /** HTTP GET from outside (from `from`, default this machine's first address). Rejects on a network error or after `timeoutMs`. */
+    get(port: number, urlPath: string, headers: Record<string, string> = {}, o: { from?: string; timeoutMs?: number } = {}): Promise<{ status: number; body: string }> {
+        const timeoutMs = o.timeoutMs ?? 5_000;
         return new Promise((resolve, reject) => {
-            const req = http.get({ host: SERVER_IP, port, path: urlPath, headers, localAddress: HOST_SIDE_IP, agent: false, timeout: timeoutMs }, (res) => {
+            const req = http.get({ host: SERVER_IP, port, path: urlPath, headers, localAddress: o.from ?? HOST_SIDE_IP, agent: false, timeout: timeoutMs }, (res) => {
                 let body = "";
                 res.setEncoding("utf8");
                 res.on("data", (c) => (body += c));
@@ -191,11 +206,13 @@ export class ServerHost {
     /**
      * One ssh login from outside, running `command`. `key`: the test's key only (no agent, no other
      * identities). `password`: password and keyboard-interactive only, the password fed by SSH_ASKPASS.
-     * The host key is checked against the pinned one.
+     * The host key is checked against the pinned one. `from`: the source address (default this machine's
+     * first address, the one in securityGroup.sshCidrs).
      */
-    ssh(user: string, auth: SshAuth, command = "true"): CommandResult {
+    ssh(user: string, auth: SshAuth, command = "true", from = HOST_SIDE_IP): CommandResult {
         const common = [
             "-F", "/dev/null",
+            "-b", from,
             "-o", `UserKnownHostsFile=${this.knownHosts}`,
             "-o", "StrictHostKeyChecking=yes",
             "-o", "IdentityAgent=none",
@@ -216,6 +233,34 @@ export class ServerHost {
             [...common, "-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password,keyboard-interactive", `${user}@${SERVER_IP}`, command],
             { timeoutMs: SSH_TIMEOUT_MS, env: { ...process.env, SSH_ASKPASS: askpass, SSH_ASKPASS_REQUIRE: "force", DISPLAY: "" } },
         );
+    }
+
+    /** A fresh ed25519 public key in `ssh-ed25519 AAAA...` form: a host key that is not this host's. */
+    otherHostKey(): string {
+        const file = path.join(this.workdir, "keys", `other-${Date.now()}`);
+        const r = run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "not-this-host", "-f", file], { timeoutMs: 10_000 });
+        if (r.code !== 0) {
+            throw new Error(`ssh-keygen failed: ${r.stderr}`);
+        }
+        return fs.readFileSync(`${file}.pub`, "utf8").trim().split(/\s+/).slice(0, 2).join(" ");
+    }
+
+    /** The host's total memory in MiB, as the preflight's `free -b` sees it. */
+    memoryMiB(): number {
+        const r = this.exec(["free", "-b"]);
+        const m = /^Mem:\s+(\d+)/m.exec(r.stdout);
+        if (!m) {
+            throw new Error(`free -b inside the test host: ${r.stdout} ${r.stderr}`);
+        }
+        return Math.floor(Number(m[1]) / 2 ** 20);
+    }
+
+    /** Writes a file inside the host (its own /etc overlay), or removes it when `content` is undefined. */
+    writeFile(file: string, content: string | undefined): void {
+        const r = content === undefined ? this.exec(["rm", "-f", file]) : run("bash", [SCRIPT, "exec", this.workdir, "tee", file], { timeoutMs: EXEC_TIMEOUT_MS, input: content });
+        if (r.code !== 0) {
+            throw new Error(`could not ${content === undefined ? "remove" : "write"} ${file} inside the test host: ${r.stderr}`);
+        }
     }
 
     /** Every `systemctl`/`timedatectl` call the host saw (its systemd stand-in logs them). */
