@@ -43,21 +43,34 @@ export const noSecretInConfigMap = resourcePolicy({
     area: "secrets",
     source: "R5; Kubernetes good practice for Secrets",
     details:
-        "Each `data` entry is a violation when its key names a secret and its value is a literal, or when its text contains a credential format or a `key=value` / `key: value` / `--flag value` whose key names a secret and whose value is a literal (not `$VAR`, a path or a placeholder).",
+        "Each `data` entry is a violation when its key names a secret and its value is a literal, or when its text contains a credential format or a `key=value` / `key: value` / `--flag value` whose key names a secret and whose value is a literal (not `$VAR`, a path or a placeholder). `binaryData` entries are base64-decoded and checked the same way (a secret does not stop being one by being encoded); a `binaryData` entry whose key names a secret is a violation whatever it holds.",
     enforcementLevel: "mandatory",
     remediation: "Put the value in a Kubernetes Secret (or the stack's secret config) and reference it.",
     types: [T.ConfigMap],
     validate: (ctx) => {
+        const entries: [string, string, string][] = [];
         for (const [key, value] of Object.entries(ctx.props.data ?? {})) {
+            if (typeof value === "string") {
+                entries.push([key, value, "entry"]);
+            }
+        }
+        for (const [key, value] of Object.entries(ctx.props.binaryData ?? {})) {
             if (typeof value !== "string") {
                 continue;
             }
+            if (isSecretKey(key)) {
+                ctx.report(`binaryData entry ${ident(key)} is named like a secret`, "move it into a Secret");
+                continue;
+            }
+            entries.push([key, Buffer.from(value, "base64").toString("latin1"), "binaryData entry"]);
+        }
+        for (const [key, value, kind] of entries) {
             if (isSecretKey(key) && isLiteralSecretValue(value)) {
-                ctx.report(`entry ${ident(key)} is a literal secret`, "move it into a Secret");
+                ctx.report(`${kind} ${ident(key)} is a literal secret`, "move it into a Secret");
                 continue;
             }
             for (const f of findSecretLiterals(value)) {
-                ctx.report(`entry ${ident(key)} contains ${f.what}`, "move the secret into a Secret and read it from a mounted file or env var");
+                ctx.report(`${kind} ${ident(key)} contains ${f.what}`, "move the secret into a Secret and read it from a mounted file or env var");
             }
         }
     },

@@ -1,6 +1,6 @@
 // Workload policies: images, resources, probes, replicas, autoscaling, disruption budgets, spread,
 // labels, namespaces, update strategy (R13, R16; kube-score, Polaris, Kyverno best practices).
-import { parseImageRef } from "../stack/image-ref";
+import { MUTABLE_TAGS, isMutableTag, parseImageRef } from "../stack/image-ref";
 import {
     HPA_TYPES,
     REPLICATED_TYPES,
@@ -40,14 +40,24 @@ function canonical(v: unknown): string {
     return JSON.stringify(v);
 }
 
-export const imageTagPinned = resourcePolicy({
+export const imageTagPinned = resourcePolicy<{ mutableTags: string[]; requireDigest: boolean }>({
     name: "image-tag-pinned",
-    description: "Every container image is pinned to a release tag or a sha256 digest, never latest or untagged.",
+    description: "Every container image is pinned to a release tag or a sha256 digest, never a moving tag (latest, stable, ...) or untagged; with requireDigest, to a digest.",
     area: "workloads",
     source: "R2, R16; kube-score container-image-tag, Kyverno disallow-latest-tag",
-    details: "Parses each container and init container `image` as an OCI reference; it must carry a tag other than `latest`, or a digest.",
+    details:
+        "Parses each container and init container `image` as an OCI reference; it must carry a digest, or a tag that is not in `mutableTags` (compared case-insensitively: `Latest` moves as `latest` does) and holds a version number (a digit: `stable-alpine` or `bookworm` name no release). With `requireDigest` (set it for prod once its images are pinned by digest), every image needs a sha256 digest: a tag can be moved to other content, a digest cannot.",
     enforcementLevel: "mandatory",
     remediation: "Set the image to a release tag or digest, e.g. nvcr.io/nvidia/tritonserver:23.12-py3 or ...@sha256:<digest>.",
+    config: {
+        mutableTags: {
+            type: "array",
+            items: { type: "string" },
+            description: "Tags that name a moving target (compared case-insensitively); a tag without any digit counts as well.",
+            default: [...MUTABLE_TAGS],
+        },
+        requireDigest: { type: "boolean", description: "Require a sha256 digest on every image (prod).", default: false },
+    },
     types: workloadTypes,
     validate: (ctx) => {
         for (const { c, where } of containersOf(podSpec(ctx))) {
@@ -55,8 +65,12 @@ export const imageTagPinned = resourcePolicy({
             const ref = typeof image === "string" ? parseImageRef(image) : undefined;
             if (!ref) {
                 ctx.report(`${where} has no valid image reference`, "set `image` to registry/repository:tag");
-            } else if ((!ref.tag && !ref.digest) || (ref.tag === "latest" && !ref.digest)) {
-                ctx.report(`${where} uses an unpinned image (no tag, or the mutable tag latest)`, "pin a release tag or a sha256 digest so previews show what runs and rollback (R16) works");
+            } else if (!ref.tag && !ref.digest) {
+                ctx.report(`${where} uses an unpinned image (no tag)`, "pin a release tag or a sha256 digest so previews show what runs and rollback (R16) works");
+            } else if (!ref.digest && ref.tag && isMutableTag(ref.tag, ctx.config.mutableTags)) {
+                ctx.report(`${where} uses an unpinned image (the mutable tag ${ident(ref.tag)})`, "pin a release tag or a sha256 digest so previews show what runs and rollback (R16) works");
+            } else if (ctx.config.requireDigest && !ref.digest) {
+                ctx.report(`${where} uses an image without a sha256 digest, and requireDigest is set`, "pin the image by digest (repository:tag@sha256:<digest> or repository@sha256:<digest>)");
             }
         }
     },

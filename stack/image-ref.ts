@@ -34,3 +34,19 @@ export function parseImageRef(ref: string): ImageRef | undefined {
         digest: m.groups.digest,
     };
 }
+
+/**
+ * Tags that name a moving target rather than a release (compared case-insensitively: registries treat
+ * `Latest` and `latest` as different tags, and both move). A tag with no digit at all names no version
+ * either (`stable-alpine`, `bookworm`); see isMutableTag.
+ */
+export const MUTABLE_TAGS = [
+    "latest", "stable", "main", "master", "edge", "nightly", "dev", "devel", "develop", "head", "current",
+    "release", "lts", "rolling", "beta", "alpha", "canary", "next", "prod", "production", "staging", "test", "testing", "unstable",
+] as const;
+
+/** True when a tag is a moving name: one of `mutableTags` (any case), or a tag without any digit. */
+export function isMutableTag(tag: string, mutableTags: readonly string[] = MUTABLE_TAGS): boolean {
+    const t = tag.toLowerCase();
+    return mutableTags.some((m) => m.toLowerCase() === t) || !/[0-9]/.test(t);
+}

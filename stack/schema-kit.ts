@@ -1,7 +1,7 @@
 // Shared zod building blocks for the stack definition. Every area's schema fragment uses these so that
 // a port, an image reference or a Kubernetes quantity means the same thing everywhere.
 import { z } from "zod";
-import { parseImageRef } from "./image-ref";
+import { isMutableTag, parseImageRef } from "./image-ref";
 
 export type { ImageRef } from "./image-ref";
 export { parseImageRef } from "./image-ref";
@@ -70,7 +70,8 @@ export function quantityValue(q: string): number {
 }
 
 /**
- * An image reference pinned to a version: a tag other than `latest`, or a sha256 digest. Mutable tags
+ * An image reference pinned to a version: a release tag (not `latest`, `stable`, `Latest` or any other
+ * moving name, see MUTABLE_TAGS; and with a version number in it), or a sha256 digest. Mutable tags
  * make a preview lie about what will run and make rollback (R16) impossible.
  */
 export const pinnedImage = z.string().superRefine((ref, ctx) => {
@@ -84,10 +85,10 @@ export const pinnedImage = z.string().superRefine((ref, ctx) => {
             code: "custom",
             message: `image "${ref}" has no tag or digest: pin a version, e.g. ${ref}:23.12-py3 or ${ref}@sha256:<digest>`,
         });
-    } else if (parsed.tag === "latest" && !parsed.digest) {
+    } else if (parsed.tag && !parsed.digest && isMutableTag(parsed.tag)) {
         ctx.addIssue({
             code: "custom",
-            message: `image "${ref}" uses the mutable tag "latest": pin a release tag or a sha256 digest`,
+            message: `image "${ref}" uses the mutable tag "${parsed.tag}": pin a release tag (with a version number) or a sha256 digest`,
         });
     }
 });

@@ -32,6 +32,12 @@ const triton = (p: any) => p.spec.template.spec.containers[0];
 const sync = (p: any) => p.spec.template.spec.initContainers[0];
 const tplSpec = (p: any) => p.spec.template.spec;
 
+/** A ConfigMap with only binaryData entries (base64 values), as a model or certificate bundle would be. */
+function binaryConfigMap(binaryData: Record<string, string>): Res {
+    const cm = configMap({});
+    return { ...cm, props: { ...cm.props, data: undefined, binaryData } };
+}
+
 /** A log shipper DaemonSet reading node logs, as the log sink would declare it. */
 function shipper(change: (p: any) => void = () => {}): Res {
     const selector = { "app.kubernetes.io/name": "triton", "app.kubernetes.io/component": "log-shipper" };
@@ -150,10 +156,24 @@ export const cases: Record<string, PolicyCases> = {
         violating: [
             { name: "latest tag", resources: blue((p) => (triton(p).image = "nvcr.io/nvidia/tritonserver:latest")), expect: /container "triton" uses an unpinned image/ },
             { name: "no tag", resources: blue((p) => (sync(p).image = "docker.io/amazon/aws-cli")), expect: /init container "model-sync"/ },
+            { name: "stable tag", resources: blue((p) => (triton(p).image = "nvcr.io/nvidia/tritonserver:stable")), expect: /the mutable tag "stable"/ },
+            { name: "Latest in another case", resources: blue((p) => (triton(p).image = "nvcr.io/nvidia/tritonserver:Latest")), expect: /the mutable tag "Latest"/ },
+            { name: "a tag naming no version", resources: blue((p) => (sync(p).image = "docker.io/amazon/aws-cli:bookworm-slim")), expect: /the mutable tag "bookworm-slim"/ },
+            { name: "a tag added to mutableTags", resources: stack(), config: { "image-tag-pinned": { mutableTags: ["latest", "23.12-py3"] } }, expect: /the mutable tag "23.12-py3"/ },
+            { name: "a release tag when requireDigest is set (prod)", resources: stack(), config: { "image-tag-pinned": { requireDigest: true } }, expect: /without a sha256 digest, and requireDigest is set/ },
         ],
         compliant: [
             { name: "release tags", resources: stack() },
             { name: "digest", resources: blue((p) => (triton(p).image = `nvcr.io/nvidia/tritonserver@sha256:${"a".repeat(64)}`)) },
+            { name: "a moving tag with a digest", resources: blue((p) => (triton(p).image = `nvcr.io/nvidia/tritonserver:stable@sha256:${"a".repeat(64)}`)) },
+            {
+                name: "digests everywhere when requireDigest is set",
+                resources: blue((p) => {
+                    triton(p).image = `nvcr.io/nvidia/tritonserver:23.12-py3@sha256:${"a".repeat(64)}`;
+                    sync(p).image = `docker.io/amazon/aws-cli@sha256:${"b".repeat(64)}`;
+                }).filter((r) => r.name === "triton-blue"),
+                config: { "image-tag-pinned": { requireDigest: true } },
+            },
         ],
     },
     "image-registry-allowed": {
@@ -521,10 +541,22 @@ export const cases: Record<string, PolicyCases> = {
             { name: "key named like a secret", resources: [configMap({ "api-key": "CANARY-0123456789" })], expect: /entry "api-key" is a literal secret/ },
             { name: "password in a config file", resources: [configMap({ "app.ini": "[db]\nuser = triton\npassword = CANARY-hunter22\n" })], expect: /entry "app.ini" contains a literal value for key "password"/ },
             { name: "private key", resources: [configMap({ "tls.key": "-----BEGIN RSA PRIVATE KEY-----\nCANARY\n-----END RSA PRIVATE KEY-----" })], expect: /PEM private key/ },
+            {
+                name: "private key in binaryData",
+                resources: [binaryConfigMap({ "server.pem": Buffer.from("-----BEGIN PRIVATE KEY-----\nCANARY\n-----END PRIVATE KEY-----\n").toString("base64") })],
+                expect: /binaryData entry "server.pem" contains a PEM private key/,
+            },
+            {
+                name: "password in a binaryData config file",
+                resources: [binaryConfigMap({ "app.ini": Buffer.from("[db]\npassword = CANARY-hunter22\n").toString("base64") })],
+                expect: /binaryData entry "app.ini" contains a literal value for key "password"/,
+            },
+            { name: "binaryData named like a secret", resources: [binaryConfigMap({ "api-key": Buffer.from([0x01, 0xfe, 0x33]).toString("base64") })], expect: /binaryData entry "api-key" is named like a secret/ },
         ],
         compliant: [
             { name: "model config and aws config", resources: stack() },
             { name: "reference to a mounted secret", resources: [configMap({ "app.ini": "password_file = /run/secrets/db\ntoken = ${TOKEN}\n" })] },
+            { name: "binaryData without a secret (a gzip header and a plain file)", resources: [binaryConfigMap({ "model.bin": Buffer.from([0x1f, 0x8b, 0x08, 0, 0, 0]).toString("base64"), "labels.txt": Buffer.from("cat\ndog\n").toString("base64") })] },
         ],
     },
     "no-secret-in-args": {

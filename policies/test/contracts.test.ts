@@ -22,7 +22,8 @@ const policy = (name: string) => policies.find((p) => p.name === name)!;
 
 describe("components/network: the nftables ruleset it renders passes the server policies", () => {
     function ruleset(securityGroup: Record<string, unknown> = {}): string {
-        const def = definition({ server: { host: "203.0.113.10" }, cluster: { mode: "none" }, securityGroup });
+        // sshCidrs has no default on the server path (issue 18): the operators' range, as Pulumi.server.yaml.
+        const def = definition({ server: { host: "203.0.113.10" }, cluster: { mode: "none" }, securityGroup: { sshCidrs: ["198.51.100.0/24"], ...securityGroup } });
         return renderNftables(buildSecurityPolicy(securityPolicyInput(def)));
     }
     const serverPolicies = policies.filter((p) => p.name.startsWith("server-firewall") || p.name === "server-published-ports-filtered");

@@ -58,6 +58,10 @@ const refused: { what: string; raw: Record<string, unknown>; key: string; says: 
     { what: "an annotation key with a space", raw: { objectStorage: { serviceAccountAnnotations: { "role arn": "x" } } }, key: "objectStorage.serviceAccountAnnotations.role arn", says: /annotation key/ },
     { what: "a GPU node selector key that is no label key", raw: { modelService: { gpu: { nodeSelector: { "gpu present?": "true" } } } }, key: "modelService.gpu.nodeSelector.gpu present?", says: /label key/ },
     { what: "a selector label in a network rule that is no label", raw: { securityGroup: { extraRules: [{ direction: "egress", port: 5432, podSelector: { "a b": "c" }, description: "db" }] } }, key: "securityGroup.extraRules[0].podSelector.a b", says: /label key/ },
+    // Mutable tags other than latest
+    { what: "an image on the stable tag", raw: { slots: { blue: { image: "nvcr.io/nvidia/tritonserver:stable" } } }, key: "slots.blue.image", says: /mutable tag "stable"/ },
+    { what: "an image on Latest (another case)", raw: { gateway: { image: "docker.io/library/haproxy:Latest" } }, key: "gateway.image", says: /mutable tag "Latest"/ },
+    { what: "an image tag naming no version", raw: { cluster: { mode: "none" }, server: { ...server, image: "nvcr.io/nvidia/tritonserver:bookworm" }, securityGroup: { sshCidrs: ["198.51.100.0/24"] } }, key: "server.image", says: /mutable tag "bookworm"/ },
     // One object-store key
     { what: "only the access key id", raw: { objectStorageAccessKeyId: "set" }, key: "objectStorageSecretAccessKey", says: /objectStorageAccessKeyId is set but objectStorageSecretAccessKey is not/ },
     { what: "only the secret access key", raw: { objectStorageSecretAccessKey: "set" }, key: "objectStorageAccessKeyId", says: /objectStorageSecretAccessKey is set but objectStorageAccessKeyId is not/ },
