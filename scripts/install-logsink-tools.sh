@@ -8,10 +8,14 @@
 #   - minio: an S3-compatible server for the pipeline test (write, outage, restart, nothing lost).
 # Neither is packaged by Debian; both are Go modules on the module proxy. Builds are cached under
 # ${TOOLCHAIN_CACHE:-$HOME/.cache/triton-platform}/logsink, keyed by version: a second run takes
-# seconds. Prints the paths of the two binaries on success.
+# seconds. A build prints its step and a line every minute; the go command's own output goes to
+# logsink/logs/<name>.log, which the error names when a build fails. Prints the paths of the binaries
+# on success (stdout; everything else goes to stderr).
 #
 # Usage: scripts/install-logsink-tools.sh [otelcol|minio|all]   (default: all)
 set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Keep in step with DEFAULT_SHIPPER_IMAGE in components/logsink/schema.ts: the configuration is
 # validated by the same collector version the cluster runs.
@@ -20,6 +24,8 @@ OTELCOL_VERSION="0.130.0"
 OTELCOL_PROVIDER_VERSION="1.36.0"
 # The module proxy holds MinIO as a pseudo-version only (the project tags RELEASE.* names).
 MINIO_VERSION="v0.0.0-20260212201848-7aac2a2c5b7c"
+# Seconds between the "still building" lines.
+HEARTBEAT="${TOOLCHAIN_HEARTBEAT:-60}"
 
 what="${1:-all}"
 case "$what" in otelcol | minio | all) ;; *)
@@ -30,7 +36,8 @@ esac
 
 cache="${TOOLCHAIN_CACHE:-$HOME/.cache/triton-platform}/logsink"
 bin="$cache/bin"
-mkdir -p "$bin"
+logs="$cache/logs"
+mkdir -p "$bin" "$logs"
 export GOMODCACHE="$cache/gomod"
 export GOTOOLCHAIN=local
 export CGO_ENABLED=0
@@ -39,10 +46,57 @@ export GOFLAGS=-buildvcs=false
 # so verification against sum.golang.org is off unless the caller sets GOSUMDB; the proxy still
 # serves every module over TLS. Set GOSUMDB=sum.golang.org where the database is reachable.
 export GOSUMDB="${GOSUMDB:-off}"
+nice_level="${TOOLCHAIN_NICE:-10}"
 
-command -v go >/dev/null || {
-    echo "go is not installed: install Go 1.24 or newer first" >&2
-    exit 1
+# Cached binaries are returned without needing Go; a build checks the one Go requirement first.
+go_checked=false
+go_version=""
+need_go() {
+    $go_checked && return 0
+    go_version="$(ensure_go)"
+    go_checked=true
+}
+
+# run_logged STEP LOGFILE COMMAND...: COMMAND's output goes to LOGFILE; a heartbeat line every
+# $HEARTBEAT seconds; on failure the last lines and the log's path, and the script stops.
+run_logged() {
+    local label="$1" logf="$2" start pid next status
+    shift 2
+    start="$(date +%s)"
+    next=$((start + HEARTBEAT))
+    printf '# %s, go%s, started %s\n' "$label" "$go_version" "$(date -u +%FT%TZ)" >"$logf"
+    (
+        set -e
+        "$@"
+    ) >>"$logf" 2>&1 &
+    pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+        sleep 1
+        if [ "$(date +%s)" -ge "$next" ]; then
+            log "  ... $label: $(($(date +%s) - start))s, $(grep -c '^go: downloading' "$logf") modules downloaded (log: $logf)"
+            next=$((next + HEARTBEAT))
+        fi
+    done
+    status=0
+    wait "$pid" || status=$?
+    if [ "$status" -ne 0 ]; then
+        log "last lines of $logf:"
+        tail -n 25 "$logf" | sed 's/^/  | /' >&2
+        die "$label failed (exit $status); the full output is in $logf"
+    fi
+}
+
+otelcol_generate() {
+    local work="$1" v="v$OTELCOL_VERSION"
+    GOBIN="$work/tool" nice -n "$nice_level" go install "go.opentelemetry.io/collector/cmd/builder@$v"
+    # The builder's own `go mod tidy` also resolves the test-only imports of every component, and the
+    # module proxy here refuses some of those (403), so the builder only generates the sources and
+    # `go build -mod=mod` resolves what the binary itself imports.
+    "$work/tool/builder" --config "$work/builder-config.yaml" --skip-get-modules --skip-compilation
+}
+
+otelcol_compile() {
+    cd "$1/dist" && nice -n "$nice_level" go build -v -mod=mod -trimpath -ldflags "-s -w" -o otelcol-logsink .
 }
 
 build_otelcol() {
@@ -51,6 +105,7 @@ build_otelcol() {
         echo "$out"
         return
     fi
+    need_go
     local work="$cache/otelcol-$OTELCOL_VERSION"
     mkdir -p "$work"
     local c="github.com/open-telemetry/opentelemetry-collector-contrib"
@@ -82,14 +137,14 @@ providers:
   - gomod: go.opentelemetry.io/collector/confmap/provider/fileprovider $p
   - gomod: go.opentelemetry.io/collector/confmap/provider/yamlprovider $p
 EOF
-    GOBIN="$work/tool" go install "go.opentelemetry.io/collector/cmd/builder@$v" >&2
-    # The builder's own `go mod tidy` also resolves the test-only imports of every component, and the
-    # module proxy here refuses some of those (403), so the builder only generates the sources and
-    # `go build -mod=mod` resolves what the binary itself imports.
-    "$work/tool/builder" --config "$work/builder-config.yaml" --skip-get-modules --skip-compilation >&2
-    (cd "$work/dist" && go build -mod=mod -trimpath -ldflags "-s -w" -o otelcol-logsink .) >&2
+    local logf="$logs/otelcol-$OTELCOL_VERSION.log"
+    log "step 1/2: OpenTelemetry Collector $OTELCOL_VERSION: generating the sources (about 1 min on 2 cores); output: $logs/otelcol-$OTELCOL_VERSION-builder.log"
+    run_logged "otelcol $OTELCOL_VERSION: builder" "$logs/otelcol-$OTELCOL_VERSION-builder.log" otelcol_generate "$work"
+    log "step 2/2: OpenTelemetry Collector $OTELCOL_VERSION: compiling (about 10 min on 2 cores from an empty cache); output: $logf"
+    run_logged "otelcol $OTELCOL_VERSION: go build" "$logf" otelcol_compile "$work"
     install -m 0755 "$work/dist/otelcol-logsink" "$out"
     rm -f "$work/dist/otelcol-logsink"
+    log "otelcol: $out"
     echo "$out"
 }
 
@@ -99,9 +154,14 @@ build_minio() {
         echo "$out"
         return
     fi
-    GOBIN="$cache/minio-tool" go install -trimpath -ldflags "-s -w" "github.com/minio/minio@$MINIO_VERSION" >&2
+    need_go
+    local logf="$logs/minio-$MINIO_VERSION.log"
+    log "step 1/1: MinIO $MINIO_VERSION: go install (about 8 min on 2 cores from an empty cache); output: $logf"
+    run_logged "minio $MINIO_VERSION: go install" "$logf" \
+        env GOBIN="$cache/minio-tool" nice -n "$nice_level" go install -v -trimpath -ldflags "-s -w" "github.com/minio/minio@$MINIO_VERSION"
     install -m 0755 "$cache/minio-tool/minio" "$out"
     rm -rf "$cache/minio-tool"
+    log "minio: $out"
     echo "$out"
 }
 

@@ -56,3 +56,18 @@ use_local_backend() {
   export PULUMI_SKIP_UPDATE_CHECK=true
   export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
 }
+
+# Checks that `go` is on PATH and not older than tools/toolchain/GO_VERSION, the one Go requirement of
+# the scripts that build from Go modules (toolchain.sh, install-logsink-tools.sh). Prints the version.
+ensure_go() {
+  local want have
+  want="$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$REPO_ROOT/tools/toolchain/GO_VERSION" | head -1 | tr -d '[:space:]')"
+  command -v go >/dev/null 2>&1 ||
+    die "go is not on PATH: install Go $want or newer (tools/toolchain/GO_VERSION; Debian: golang-go from backports, or the go.dev tarball)"
+  have="$(go env GOVERSION)"
+  have="${have#go}"
+  have="${have%% *}"
+  [ "$(printf '%s\n%s\n' "$want" "$have" | sort -V | head -1)" = "$want" ] ||
+    die "Go $have is older than $want (tools/toolchain/GO_VERSION): the modules these scripts build need it, and GOTOOLCHAIN=local never downloads one. Install Go $want or newer first on PATH"
+  printf '%s\n' "$have"
+}
