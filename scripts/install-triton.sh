@@ -21,6 +21,9 @@
 #   scripts/install-triton.sh                 install if needed; print the tritonserver path
 #   scripts/install-triton.sh --print-path    the same, for callers: stdout is only the path
 #   scripts/install-triton.sh --check         exit 0 if installed (prints the path), 1 if not; no download
+#   scripts/install-triton.sh --print-root    install if needed; print the install root instead (it holds
+#                                             pytriton/tritonserver/ and nvidia_pytriton.libs/: copy both,
+#                                             side by side, to move the server, e.g. into an image)
 # Run the server with the install's backend folder, e.g.
 #   bin="$(scripts/install-triton.sh --print-path)"
 #   "$bin" --model-repository=DIR --backend-directory="$(dirname "$bin")/../backends" \
@@ -37,16 +40,18 @@ TRITON_VERSION="2.51.0"
 PYTRITON_SHA256="21f063ff93bb426d0c06b7a55e7eb9efcfe62c0dddd9a908e9877e18710128df"
 
 mode="install"
+print="bin"
 case "${1:-}" in
 "") ;;
 --print-path) mode="install" ;;
+--print-root) print="root" ;;
 --check) mode="check" ;;
 -h | --help)
     sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
     exit 0
     ;;
 *)
-    echo "usage: $0 [--print-path|--check]" >&2
+    echo "usage: $0 [--print-path|--print-root|--check]" >&2
     exit 2
     ;;
 esac
@@ -62,8 +67,10 @@ server="$root/pytriton/tritonserver"
 bin="$server/bin/tritonserver"
 marker="$root/.installed"
 
+result() { if [[ "$print" == "root" ]]; then echo "$root"; else echo "$bin"; fi; }
+
 if [[ -f "$marker" && -x "$bin" && -x "$server/backends/python/triton_python_backend_stub" ]]; then
-    echo "$bin"
+    result
     exit 0
 fi
 [[ "$mode" == "check" ]] && exit 1
@@ -128,4 +135,4 @@ rm -rf "$root"
 mv "$stage" "$root"
 printf 'nvidia-pytriton %s (tritonserver %s), Python %s stub\n' "$PYTRITON_VERSION" "$TRITON_VERSION" "$pyver" >"$marker"
 say "installed tritonserver $TRITON_VERSION under $root"
-echo "$bin"
+result
