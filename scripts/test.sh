@@ -25,8 +25,10 @@ need() { labels+=("$1"); commands+=("$2"); }
 need "npm dependencies (package-lock.json)" "ensure_node_modules"
 need "Debian packages (scripts/apt-packages.txt)" "ensure_apt_packages"
 need "OpenTelemetry Collector and MinIO builds (scripts/install-logsink-tools.sh)" "bash scripts/install-logsink-tools.sh all >/dev/null"
+need "Alertmanager and amtool build (scripts/install-alertmanager.sh)" "bash scripts/install-alertmanager.sh >/dev/null"
 if ! $unit_only; then
   need "Pulumi CLI, language host and providers (scripts/toolchain.sh)" "bash scripts/toolchain.sh"
+  need "Triton Inference Server from PyPI's nvidia-pytriton (scripts/install-triton.sh)" "bash scripts/install-triton.sh --print-path >/dev/null"
 fi
 
 started=$SECONDS
