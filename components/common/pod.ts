@@ -28,9 +28,26 @@ export function zonePlacement(zones: string[], selector: Record<string, string>)
                 },
             },
         },
+        // matchLabelKeys pod-template-hash: each revision spreads on its own. Counting the old
+        // revision's pods too let a rollout with a zone unavailable (cordoned, full) place two new pods in
+        // one zone while the old pod of the lost zone was retired: DoNotSchedule held at every step,
+        // and the rollout still ended with a zone empty and another doubled (seen on a real scheduler,
+        // test/e2e/cluster.test.ts). Now the rollout waits with a Pending pod instead.
         topologySpreadConstraints: [
-            { maxSkew: 1, topologyKey: "topology.kubernetes.io/zone", whenUnsatisfiable: "DoNotSchedule", labelSelector: { matchLabels: selector } },
-            { maxSkew: 1, topologyKey: "kubernetes.io/hostname", whenUnsatisfiable: "ScheduleAnyway", labelSelector: { matchLabels: selector } },
+            {
+                maxSkew: 1,
+                topologyKey: "topology.kubernetes.io/zone",
+                whenUnsatisfiable: "DoNotSchedule",
+                labelSelector: { matchLabels: selector },
+                matchLabelKeys: ["pod-template-hash"],
+            },
+            {
+                maxSkew: 1,
+                topologyKey: "kubernetes.io/hostname",
+                whenUnsatisfiable: "ScheduleAnyway",
+                labelSelector: { matchLabels: selector },
+                matchLabelKeys: ["pod-template-hash"],
+            },
         ],
     };
 }
