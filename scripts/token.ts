@@ -193,8 +193,12 @@ function generatedKey(resources: ExportedResource[], keysName: string, role: str
  */
 export function secretsFromExport(doc: unknown, keysName = "keys"): { jwtSecret: string; claims: KeyClaims } {
     const resources = exportedResources(doc);
-    const secret = generatedKey(resources, keysName, "jwt-secret", "the JWT secret");
     const component = resources.find((r) => r.type === "triton-platform:keys:Keys" && r.urn.endsWith(`::${keysName}`));
+    // The JWT secret alternates between two resources on rotation (components/keys/rotation.ts): the
+    // component's jwtRotation output names the one that signs now.
+    const signing = (component?.outputs?.jwtRotation as { signingKey?: unknown } | undefined)?.signingKey;
+    const role = typeof signing === "string" && signing.startsWith(`${keysName}-`) ? signing.slice(keysName.length + 1) : "jwt-secret";
+    const secret = generatedKey(resources, keysName, role, "the JWT secret");
     const stack = resources.find((r) => r.type === "pulumi:pulumi:Stack");
     const claims = (component?.outputs?.claims ?? stack?.outputs?.jwtClaims) as KeyClaims | undefined;
     if (!claims || typeof claims.iss !== "string" || typeof claims.aud !== "string" || !Array.isArray(claims.scope)) {

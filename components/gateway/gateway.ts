@@ -4,7 +4,7 @@ import { createHash } from "crypto";
 import { labelValue, recommendedLabels, selectorLabels } from "../common/labels";
 import { hardenedContainer, zonePlacement } from "../common/pod";
 import { ADMIN_KEY_HEADER } from "../model-service/workload";
-import { JWT_SECRET_ENV, JwtPolicy, renderHaproxyConfig } from "./haproxy";
+import { JWT_PREVIOUS_SECRET_ENV, JWT_SECRET_ENV, JwtPolicy, renderHaproxyConfig } from "./haproxy";
 import { GatewaySettings } from "./schema";
 
 type PodSpec = k8s.types.input.core.v1.PodSpec;
@@ -15,6 +15,8 @@ export const GATEWAY_HTTP_PORT = 8080;
 export const CONFIG_DIR = "/usr/local/etc/haproxy";
 /** Key of the JWT secret in the gateway's Secret. */
 export const JWT_SECRET_KEY = "jwt-secret";
+/** Key of the previous rotation period's JWT secret in the same Secret (accepted during the overlap). */
+export const JWT_PREVIOUS_SECRET_KEY = "jwt-secret-previous";
 /** Seconds the pod keeps serving after termination starts, so endpoints drop it before haproxy stops listening. */
 export const PRE_STOP_SECONDS = 5;
 /** uid/gid of the `haproxy` user of the official image. */
@@ -48,6 +50,11 @@ export interface GatewayArgs {
     jwt: JwtPolicy;
     /** HS256 secret (secret Output of the Keys component); stored in a Secret, never in the config. */
     jwtSecret: pulumi.Input<string>;
+    /**
+     * Key rotation without an outage (Keys.jwtPreviousSecret and jwtRotation): the previous period's
+     * secret, accepted until `acceptedUntilEpoch` (Unix seconds). Unset: only `jwtSecret` verifies.
+     */
+    previousJwt?: { secret: pulumi.Input<string>; acceptedUntilEpoch: pulumi.Input<number> };
     upstream: GatewayUpstream;
     /** Who else the gateway talks to, for its NetworkPolicies. */
     network: GatewayNetwork;
@@ -142,6 +149,8 @@ export interface GatewayPodSpecArgs {
     serviceAccountName: pulumi.Input<string>;
     configMapName: pulumi.Input<string>;
     secretName: pulumi.Input<string>;
+    /** The Secret also holds the previous period's JWT secret (key rotation overlap). */
+    previousSecret?: boolean;
 }
 
 /** The gateway's pod spec, hardened like the model service's. Pure. */
@@ -178,7 +187,10 @@ export function gatewayPodSpec(a: GatewayPodSpecArgs): PodSpec {
                 image: s.image,
                 // Master-worker in the foreground, as the image's entrypoint would run it, but explicit.
                 command: ["haproxy", "-W", "-db", "-f", `${CONFIG_DIR}/haproxy.cfg`],
-                env: [{ name: JWT_SECRET_ENV, valueFrom: { secretKeyRef: { name: a.secretName, key: JWT_SECRET_KEY } } }],
+                env: [
+                    { name: JWT_SECRET_ENV, valueFrom: { secretKeyRef: { name: a.secretName, key: JWT_SECRET_KEY } } },
+                    ...(a.previousSecret ? [{ name: JWT_PREVIOUS_SECRET_ENV, valueFrom: { secretKeyRef: { name: a.secretName, key: JWT_PREVIOUS_SECRET_KEY } } }] : []),
+                ],
                 ports: [
                     { name: "http", containerPort: GATEWAY_HTTP_PORT, protocol: "TCP" },
                     { name: "stats", containerPort: s.statsPort, protocol: "TCP" },
@@ -260,15 +272,20 @@ export class Gateway extends pulumi.ComponentResource {
             `${name}-jwt`,
             // Immutable and auto-named: a rotated secret is a new Secret, so the pod template changes
             // and the pods roll (an env var would otherwise keep the old value until a restart).
-            { metadata: metadata(), type: "Opaque", immutable: true, stringData: { [JWT_SECRET_KEY]: args.jwtSecret } },
+            {
+                metadata: metadata(),
+                type: "Opaque",
+                immutable: true,
+                stringData: { [JWT_SECRET_KEY]: args.jwtSecret, ...(args.previousJwt ? { [JWT_PREVIOUS_SECRET_KEY]: args.previousJwt.secret } : {}) },
+            },
             child,
         );
         const config = pulumi
-            .all([args.upstream.serviceName, args.upstream.namespace])
-            .apply(([serviceName, namespace]) =>
+            .all([args.upstream.serviceName, args.upstream.namespace, args.previousJwt?.acceptedUntilEpoch])
+            .apply(([serviceName, namespace, previousKeyValidUntil]) =>
                 kubernetesGatewayConfig({
                     settings: s,
-                    jwt: args.jwt,
+                    jwt: previousKeyValidUntil === undefined ? args.jwt : { ...args.jwt, previousKeyValidUntil },
                     serviceName,
                     namespace,
                     httpPort: args.upstream.httpPort,
@@ -303,6 +320,7 @@ export class Gateway extends pulumi.ComponentResource {
                             serviceAccountName: serviceAccount.metadata.name,
                             configMapName: configMap.metadata.name,
                             secretName: secret.metadata.name,
+                            previousSecret: args.previousJwt !== undefined,
                         }),
                     },
                 },

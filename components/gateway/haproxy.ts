@@ -11,6 +11,8 @@ import { CONFIG_TOKEN, GatewaySettings, RouteSettings } from "./schema";
 
 /** The environment variable haproxy reads the HS256 secret from. */
 export const JWT_SECRET_ENV = "JWT_SECRET";
+/** The environment variable holding the previous rotation period's secret, accepted during the overlap. */
+export const JWT_PREVIOUS_SECRET_ENV = "JWT_SECRET_PREVIOUS";
 /** Shortest HS256 secret the gateway accepts (RFC 7518 3.2: at least the hash size, 256 bits). */
 export const MIN_SECRET_BYTES = 32;
 /** Array claims (`aud`, `scope`) are matched element by element up to this many entries. */
@@ -24,6 +26,11 @@ export interface JwtPolicy {
     audience: string;
     /** Longest token lifetime accepted: exp may not lie further ahead than this (plus skew). */
     lifetimeSeconds: number;
+    /**
+     * Unix time until which a token signed with the previous rotation period's secret (environment
+     * variable JWT_SECRET_PREVIOUS) is still accepted. Unset: only JWT_SECRET verifies.
+     */
+    previousKeyValidUntil?: number;
 }
 
 /** A TCP endpoint. */
@@ -229,6 +236,14 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
         `    hard-stop-after ${s.drainSeconds}s`,
         `    set-var proc.jwt_key env(${JWT_SECRET_ENV})`,
     );
+    const rotation = input.jwt.previousKeyValidUntil;
+    if (rotation !== undefined) {
+        if (!Number.isInteger(rotation) || rotation < 0) {
+            throw new Error(`previousKeyValidUntil ${rotation} is not a Unix time in seconds`);
+        }
+        // Optional: unset (or shorter than the minimum), the previous secret verifies nothing.
+        line(`    set-var proc.jwt_key_prev env(${JWT_PREVIOUS_SECRET_ENV})`);
+    }
     if (input.process?.pidfile) {
         line(`    pidfile ${input.process.pidfile}`);
     }
@@ -363,7 +378,16 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
         // The algorithm is fixed, never taken from the token: alg=none and RS/HS confusion fail here.
         "    http-request set-var(txn.jwt_alg) var(txn.jwt),jwt_header_query('$.alg')",
         fail("unsupported_alg", "!{ var(txn.jwt_alg) -m str HS256 }"),
-        fail("bad_signature", "!{ var(txn.jwt),jwt_verify(HS256,proc.jwt_key) -m int 1 }"),
+        ...(rotation === undefined
+            ? [fail("bad_signature", "!{ var(txn.jwt),jwt_verify(HS256,proc.jwt_key) -m int 1 }")]
+            : [
+                  // Key rotation without an outage: a token signed with the previous period's secret is
+                  // accepted until the overlap ends (keys.jwt.previousKeyOverlapSeconds after the rotation);
+                  // the current secret signs every new token. A too-short previous secret verifies nothing.
+                  `    http-request set-var(txn.jwt_prev) int(1) if !{ var(txn.auth_error) -m found } !{ var(txn.jwt),jwt_verify(HS256,proc.jwt_key) -m int 1 } { var(proc.jwt_key_prev),length ge ${MIN_SECRET_BYTES} } { var(txn.jwt),jwt_verify(HS256,proc.jwt_key_prev) -m int 1 }`,
+                  fail("bad_signature", "!{ var(txn.jwt),jwt_verify(HS256,proc.jwt_key) -m int 1 } !{ var(txn.jwt_prev) -m found }"),
+                  fail("rotated_key", `{ var(txn.jwt_prev) -m found } !{ date lt ${rotation} }`),
+              ]),
         "    http-request set-var(txn.now) date",
         "    http-request set-var(txn.jwt_iss) var(txn.jwt),jwt_payload_query('$.iss') if !{ var(txn.auth_error) -m found }",
         fail("bad_issuer", `!{ var(txn.jwt_iss) -m str ${jwt.issuer} }`),

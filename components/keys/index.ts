@@ -4,7 +4,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as random from "@pulumi/random";
 import { buildClaims, KeyClaims } from "./claims";
-import { resolveNow, rotationWindow } from "./rotation";
+import { JwtSlot, jwtRotation, resolveNow, rotationWindow } from "./rotation";
 import type { KeysSettings } from "./schema";
 
 export * from "./claims";
@@ -34,6 +34,11 @@ export const KEY_ROLES = {
 } as const;
 export type KeyRole = keyof typeof KEY_ROLES;
 
+/** Resource-name suffix of a JWT slot: slot a keeps the historic name `jwt-secret` (npm run token finds it by name). */
+export function jwtSlotSuffix(slot: JwtSlot): string {
+    return slot === "a" ? KEY_ROLES.jwtSecret : `${KEY_ROLES.jwtSecret}-b`;
+}
+
 /**
  * Generated keys that rotate every `rotationDays` (R5). Each key is a separate random resource whose
  * keepers hold the rotation window, so the first `pulumi up` of a new window replaces it. Creates no
@@ -44,8 +49,15 @@ export class Keys extends pulumi.ComponentResource {
     public readonly apiKey: pulumi.Output<string>;
     /** The API key's secret, generated and stored apart from the key (R5). Secret. */
     public readonly apiKeySecret: pulumi.Output<string>;
-    /** HS256 signing secret of R10 tokens (JWT_SECRET). Secret. */
+    /** HS256 signing secret of R10 tokens (JWT_SECRET): the current rotation slot's. Secret. */
     public readonly jwtSecret: pulumi.Output<string>;
+    /**
+     * The previous rotation period's JWT secret, which the gateway still accepts until
+     * `jwtRotation.previousAcceptedUntil` (tokens minted before a rotation keep working). Secret.
+     */
+    public readonly jwtPreviousSecret: pulumi.Output<string>;
+    /** The JWT rotation plan: which key signs, until when the previous one is accepted. Not secret. */
+    public readonly jwtRotation: pulumi.Output<{ signingKey: string; previousKey: string; previousAcceptedUntil: string; previousAcceptedUntilEpoch: number }>;
     /** HMAC-SHA256 key of the R11 message signature. Secret. */
     public readonly hmacKey: pulumi.Output<string>;
     /** Value of Triton's restricted-API header (model control, repository, statistics...). Secret. */
@@ -59,26 +71,50 @@ export class Keys extends pulumi.ComponentResource {
 
     constructor(name: string, args: KeysArgs, opts?: pulumi.ComponentResourceOptions) {
         super("triton-platform:keys:Keys", name, {}, opts);
-        const window = rotationWindow(resolveNow(args.now), args.settings);
-        const generate = (role: KeyRole): pulumi.Output<string> =>
+        const now = resolveNow(args.now);
+        const window = rotationWindow(now, args.settings);
+        const password = (resourceName: string, keepers: Record<string, string>) =>
             // RandomPassword (not RandomString): its result is a secret in state and in every Output.
             // Letters and digits only, so a key is safe in an env file, a header and a shell variable.
             pulumi.secret(
                 new random.RandomPassword(
-                    `${name}-${KEY_ROLES[role]}`,
-                    { length: args.settings.length, special: false, minLower: 1, minUpper: 1, minNumeric: 1, keepers: window.keepers },
+                    resourceName,
+                    { length: args.settings.length, special: false, minLower: 1, minUpper: 1, minNumeric: 1, keepers },
                     { parent: this },
                 ).result,
             );
+        const generate = (role: KeyRole): pulumi.Output<string> => password(`${name}-${KEY_ROLES[role]}`, window.keepers);
         this.apiKey = generate("apiKey");
         this.apiKeySecret = generate("apiKeySecret");
-        this.jwtSecret = generate("jwtSecret");
+        // The JWT secret alternates between two slots, so a rotation replaces only the slot that signs
+        // next and the previous secret stays valid for the overlap (components/keys/rotation.ts).
+        const jwt = jwtRotation(now, args.settings);
+        const slotName = (slot: JwtSlot) => `${name}-${jwtSlotSuffix(slot)}`;
+        const slots = { a: password(slotName("a"), jwt.keepers.a), b: password(slotName("b"), jwt.keepers.b) };
+        this.jwtSecret = slots[jwt.signing];
+        this.jwtPreviousSecret = slots[jwt.previous];
+        this.jwtRotation = pulumi.output({
+            signingKey: slotName(jwt.signing),
+            previousKey: slotName(jwt.previous),
+            previousAcceptedUntil: jwt.previousAcceptedUntil,
+            previousAcceptedUntilEpoch: jwt.previousAcceptedUntilEpoch,
+        });
+        // The rotation plan, in every preview and up: what signs, what is still accepted, what rotates next.
+        const plan =
+            `keys: rotation period ${window.period} (${window.startsAt} to ${window.expiresAt}); JWT tokens are signed with ${slotName(jwt.signing)}; ` +
+            `tokens signed with ${slotName(jwt.previous)} (the previous period's) are accepted until ${jwt.previousAcceptedUntil}; ` +
+            `every key (and the Triton admin key, with a roll of the model pods) rotates on the first \`pulumi up\` from ${window.expiresAt}`;
+        if (now.getTime() < Date.parse(jwt.previousAcceptedUntil)) {
+            void pulumi.log.warn(`rotation overlap in progress: ${plan}`, this);
+        } else {
+            void pulumi.log.info(plan, this);
+        }
         this.hmacKey = generate("hmacKey");
         this.tritonAdminKey = generate("tritonAdminKey");
         this.expiresAt = pulumi.output(window.expiresAt);
         this.rotationId = pulumi.output(`${window.period}-${args.settings.generation}`);
         this.claims = pulumi.output(buildClaims(args.settings));
         // Only non-secret outputs are registered: the key values live in the random resources alone.
-        this.registerOutputs({ expiresAt: this.expiresAt, rotationId: this.rotationId, claims: this.claims });
+        this.registerOutputs({ expiresAt: this.expiresAt, rotationId: this.rotationId, claims: this.claims, jwtRotation: this.jwtRotation });
     }
 }

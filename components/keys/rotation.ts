@@ -51,3 +51,47 @@ export function rotationWindow(now: Date, settings: Pick<KeysSettings, "rotation
         },
     };
 }
+
+/** The two JWT secret slots: `a` holds the key of even rotation periods, `b` of odd ones. */
+export type JwtSlot = "a" | "b";
+
+/**
+ * The JWT secret's rotation without an outage. Two random resources alternate: the slot of the current
+ * period's parity holds the signing secret (its keepers carry the current period, so the first `up` of
+ * a new window replaces it); the other slot keeps the previous period's secret untouched (its keepers
+ * still carry that period). The gateway accepts the previous secret until `previousAcceptedUntil`:
+ * the window's start plus `previousKeyOverlapSeconds`. Tokens minted before the rotation keep working
+ * during the overlap; after it, only the new secret verifies.
+ */
+export interface JwtRotation {
+    /** Slot whose secret signs (and verifies) now. */
+    signing: JwtSlot;
+    /** Slot whose secret is accepted until previousAcceptedUntil. */
+    previous: JwtSlot;
+    /** Keepers of each slot's random resource. */
+    keepers: Record<JwtSlot, Record<string, string>>;
+    /** End of the overlap (ISO 8601, UTC); equals the window start when the overlap is 0. */
+    previousAcceptedUntil: string;
+    /** The same instant in Unix seconds (written into haproxy.cfg). */
+    previousAcceptedUntilEpoch: number;
+}
+
+/** The JWT rotation of `now` for the given settings. Pure: tests call it directly. */
+export function jwtRotation(
+    now: Date,
+    settings: Pick<KeysSettings, "rotationDays" | "generation"> & { jwt: Pick<KeysSettings["jwt"], "previousKeyOverlapSeconds"> },
+): JwtRotation {
+    const window = rotationWindow(now, settings);
+    const n = window.period;
+    const periodOf = (slot: JwtSlot) => (slot === (n % 2 === 0 ? "a" : "b") ? n : n - 1);
+    const keepersOf = (slot: JwtSlot) => ({ ...window.keepers, rotationPeriod: String(periodOf(slot)), slot });
+    const signing: JwtSlot = n % 2 === 0 ? "a" : "b";
+    const until = Date.parse(window.startsAt) + settings.jwt.previousKeyOverlapSeconds * 1000;
+    return {
+        signing,
+        previous: signing === "a" ? "b" : "a",
+        keepers: { a: keepersOf("a"), b: keepersOf("b") },
+        previousAcceptedUntil: new Date(until).toISOString(),
+        previousAcceptedUntilEpoch: Math.floor(until / 1000),
+    };
+}

@@ -611,6 +611,68 @@ describe("a JWT_SECRET too short to be safe", () => {
     });
 });
 
+describe("key rotation without an outage (issue 18)", () => {
+    let proc: ChildProcess | undefined;
+    let dir: string;
+    let upstream: http.Server | undefined;
+
+    afterAll(async () => {
+        await stop(proc);
+        if (upstream) {
+            await new Promise((r) => upstream!.close(r));
+        }
+        if (dir) {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
+    it("accepts a token minted before the rotation during the overlap and refuses it after; the new secret signs throughout", async () => {
+        const OLD = "previous-period-secret-0123456789abcdef-xyz";
+        const NEW = "current-period-secret-0123456789abcdef-abc";
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "gateway-rotation-"));
+        const [port, statsPort, upstreamPort] = [await freePort(), await freePort(), await freePort()];
+        upstream = http.createServer((_req, res) => res.end("{}"));
+        await new Promise<void>((r) => upstream!.listen(upstreamPort, "127.0.0.1", r));
+        // The overlap ends 3 s from now (keys.jwt.previousKeyOverlapSeconds after the window's start).
+        const overlapEnd = Math.floor(Date.now() / 1000) + 3;
+        fs.writeFileSync(
+            path.join(dir, "haproxy.cfg"),
+            renderHaproxyConfig({
+                settings: gatewaySchema.parse({}),
+                jwt: { ...JWT, previousKeyValidUntil: overlapEnd },
+                listeners: [{ name: "http", address: "127.0.0.1", port }],
+                statsListener: { address: "127.0.0.1", port: statsPort },
+                upstreams: { triton: { host: "127.0.0.1", port: upstreamPort }, "triton-metrics": { host: "127.0.0.1", port: upstreamPort } },
+            }),
+        );
+        let stderr = "";
+        proc = spawn("haproxy", ["-db", "-f", path.join(dir, "haproxy.cfg")], {
+            env: { PATH: process.env.PATH ?? "", JWT_SECRET: NEW, JWT_SECRET_PREVIOUS: OLD },
+            stdio: ["ignore", "ignore", "pipe"],
+        });
+        proc.stderr!.on("data", (d) => (stderr += d));
+        await waitHealthy(proc, statsPort, () => stderr);
+
+        const mintedBefore = await token({}, OLD); // minted before the rotation, still within its hour
+        const mintedAfter = await token({}, NEW);
+        const stranger = await token({}, "neither-secret-0123456789abcdef-0123456789");
+        const ask = async (t: string) => {
+            const r = await call(port, "GET", "/v2/health/ready", { headers: bearer(t) });
+            return { status: r.status, reason: r.status === 200 ? undefined : JSON.parse(r.body).error_description };
+        };
+        expect(await ask(mintedBefore)).toEqual({ status: 200 });
+        expect(await ask(mintedAfter)).toEqual({ status: 200 });
+        expect(await ask(stranger)).toEqual({ status: 401, reason: "bad_signature" });
+
+        while (Math.floor(Date.now() / 1000) < overlapEnd + 1) {
+            await sleep(200);
+        }
+        expect(await ask(mintedBefore)).toEqual({ status: 401, reason: "rotated_key" });
+        expect(await ask(mintedAfter)).toEqual({ status: 200 });
+        expect(await ask(stranger)).toEqual({ status: 401, reason: "bad_signature" });
+    });
+});
+
 describe("haproxy accepts the production configurations", () => {
     const check = (cfg: string, env: Record<string, string>) => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gateway-check-"));
@@ -630,6 +692,10 @@ describe("haproxy accepts the production configurations", () => {
         const server = serverGateway({ settings, jwt: JWT });
         const s = check(server.config, { JWT_SECRET: SECRET });
         expect(s.status, s.stderr).toBe(0);
+        // With the rotation overlap (the previous secret and the overlap's end), as Gateway renders it.
+        const rotating = kubernetesGatewayConfig({ settings, jwt: { ...JWT, previousKeyValidUntil: 1_773_100_800 }, serviceName: "triton-1a2b3c", namespace: "triton", httpPort: 18789, metricsPort: 8002 });
+        const r = check(rotating, { JWT_SECRET: SECRET, JWT_SECRET_PREVIOUS: `${SECRET}-previous` });
+        expect(r.status, r.stderr).toBe(0);
     });
 
     it("refuses to start without JWT_SECRET", () => {

@@ -19,8 +19,9 @@ const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
 const RANDOM = "random:index/randomPassword:RandomPassword";
 
 /** What the random mocks return, by resource name: distinctive, so a substring hit is never a coincidence. */
+// Every generated key, the JWT secret's second rotation slot included (components/keys/rotation.ts).
 const GENERATED: Record<string, string> = Object.fromEntries(
-    Object.values(KEY_ROLES).map((role, i) => [`keys-${role}`, `GenKey${role.replace(/-/g, "")}Q${i}x7Zr2Vb9Lm4Tc8Wd1Ys6Hp3Nf5`]),
+    [...Object.values(KEY_ROLES), "jwt-secret-b"].map((role, i) => [`keys-${role}`, `GenKey${role.replace(/-/g, "")}Q${i}x7Zr2Vb9Lm4Tc8Wd1Ys6Hp3Nf5`]),
 );
 const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUPrivKeyMaterialForTests\n-----END OPENSSH PRIVATE KEY-----";
 const STORE_SECRET = "StoreSecretAccessKeyForTests0123456789";
@@ -127,7 +128,7 @@ describe.each(stacks)("the $stack stack keeps every secret in Pulumi's secret en
         ({ run, sent } = await platformRun(stack, secrets));
     });
 
-    it("registers the five generated keys", () => {
+    it("registers the generated keys (five roles, the JWT secret in two rotation slots)", () => {
         expect(sent.filter((s) => s.kind === "inputs" && s.type === RANDOM).map((s) => s.name).sort()).toEqual(Object.keys(GENERATED).sort());
     });
 
@@ -174,7 +175,7 @@ describe("the search finds a leak (negative control)", () => {
         const sent: Sent[] = [];
         await runMocked(() => {
             instrument(sent);
-            const keys = new Keys("keys", { settings: { rotationDays: 90, generation: 0, length: 48, permissions: {}, jwt: { issuer: "i", audience: "a", scopes: ["s"], lifetimeSeconds: 60 } } });
+            const keys = new Keys("keys", { settings: { rotationDays: 90, generation: 0, length: 48, permissions: {}, jwt: { issuer: "i", audience: "a", scopes: ["s"], lifetimeSeconds: 60, previousKeyOverlapSeconds: 3600 } } });
             const provider = new k8s.Provider("p", { renderYamlToDirectory: "out/leak-test" });
             new k8s.core.v1.ConfigMap("leaky", { data: { key: pulumi.unsecret(keys.apiKey) } }, { provider });
             new command.remote.Command("leaky-cmd", { connection: { host: "h" }, create: pulumi.unsecret(keys.hmacKey).apply((k) => `echo ${k}`) });

@@ -96,13 +96,15 @@ async function keysRun(now: string, overrides: Record<string, unknown> = {}) {
 const keepersOf = (rs: Registered[]) => Object.fromEntries(rs.map((r) => [r.name, r.inputs.keepers]));
 
 describe("Keys component", () => {
-    it("generates five separate keys as children, letters and digits only, with the rotation keepers", async () => {
+    it("generates five separate keys as children (the JWT secret in two rotation slots), letters and digits only, with the rotation keepers", async () => {
         const run = await keysRun("2026-01-15T00:00:00Z");
         const randoms = ofType(run, RANDOM);
-        expect(randoms.map((r) => r.name).sort()).toEqual(Object.values(KEY_ROLES).map((r) => `keys-${r}`).sort());
+        expect(randoms.map((r) => r.name).sort()).toEqual([...Object.values(KEY_ROLES).map((r) => `keys-${r}`), "keys-jwt-secret-b"].sort());
         for (const r of randoms) {
             expect(r.parent).toBe("triton-platform:keys:Keys::keys");
-            expect(r.inputs).toMatchObject({ length: 48, special: false, keepers: { rotationDays: "90", rotationPeriod: "227", generation: "0" } });
+            // Period 227 is odd: slot b signs (227); slot a keeps the previous period's secret (226).
+            const period = r.name === "keys-jwt-secret" ? "226" : "227";
+            expect(r.inputs).toMatchObject({ length: 48, special: false, keepers: { rotationDays: "90", rotationPeriod: period, generation: "0" } });
         }
     });
 
@@ -120,13 +122,19 @@ describe("Keys component", () => {
         expect(run.resources.filter((r) => r.type.startsWith("kubernetes:"))).toEqual([]);
     });
 
-    it("rotates every key in a new period, and none within the same period", async () => {
+    it("rotates every key in a new period except the JWT secret that signed until then, and none within the same period", async () => {
         const a = keepersOf(ofType(await keysRun("2026-01-15T00:00:00Z"), RANDOM));
         const b = keepersOf(ofType(await keysRun("2026-03-07T00:00:00Z"), RANDOM));
         const c = keepersOf(ofType(await keysRun("2026-03-08T00:00:00Z"), RANDOM));
         expect(b).toEqual(a);
+        // Period 227 -> 228: slot b signed in 227 and stays (the previous secret, accepted for the
+        // overlap); slot a (226's) is replaced by 228's signing secret; every other key rotates.
         for (const name of Object.keys(a)) {
-            expect(c[name]).not.toEqual(a[name]);
+            if (name === "keys-jwt-secret-b") {
+                expect(c[name], name).toEqual(a[name]);
+            } else {
+                expect(c[name], name).not.toEqual(a[name]);
+            }
         }
     });
 

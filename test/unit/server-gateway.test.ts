@@ -11,7 +11,7 @@ import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_ROUTES, gatewaySchema, routeSchema } from "../../components/gateway/schema";
 import { SERVER_GATEWAY_CONTAINER, serverGateway } from "../../components/gateway/server";
-import { KEY_ROLES } from "../../components/keys";
+import { jwtRotation, KEY_ROLES, resolveNow } from "../../components/keys";
 import { buildClaims } from "../../components/keys/claims";
 import { keysSchema } from "../../components/keys/schema";
 import { checkGatewayServicePort, envelopePath, gatewayContainerArgs, gatewayProbe, LightweightServer, ServerGatewayOptions } from "../../components/server";
@@ -228,7 +228,10 @@ describe("LightweightServer with the gateway disabled keeps Triton on 18789", ()
 
 describe("the server stack (Pulumi.server.yaml) with the gateway", () => {
     /** What the random mocks return (as keys-secrets.test.ts does): known values to search for. */
-    const GENERATED: Record<string, string> = Object.fromEntries(Object.values(KEY_ROLES).map((role, i) => [`keys-${role}`, `SrvGw${role.replace(/-/g, "")}R${i}q8Kd3Lw7Pz2Xn5Vb`]));
+    // Every generated key, the JWT secret's second rotation slot included (components/keys/rotation.ts).
+    const GENERATED: Record<string, string> = Object.fromEntries(
+        [...Object.values(KEY_ROLES), "jwt-secret-b"].map((role, i) => [`keys-${role}`, `SrvGw${role.replace(/-/g, "")}R${i}q8Kd3Lw7Pz2Xn5Vb`]),
+    );
     interface Sent {
         type: string;
         name: string;
@@ -284,7 +287,9 @@ describe("the server stack (Pulumi.server.yaml) with the gateway", () => {
         expect(leaks).toEqual([]);
         const file = sent.find((s) => s.name === "server-gateway-jwt-secret")!.value as Record<string, any>;
         expect(file.stdin[SIG_KEY]).toBe(SECRET_SIG);
-        expect(file.stdin.value).toBe(GENERATED["keys-jwt-secret"]);
+        // The secret of the slot that signs in the current rotation period.
+        const signing = jwtRotation(resolveNow(), keysSchema.parse({})).signing === "a" ? "keys-jwt-secret" : "keys-jwt-secret-b";
+        expect(file.stdin.value).toBe(GENERATED[signing]);
     });
 
     it("ships the gateway's access log: the log shipper's source label for the entry point", () => {

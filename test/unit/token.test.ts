@@ -124,6 +124,18 @@ describe("reading the stack's secret", () => {
         expect(secretsFromExport(stackExport(shown(SECRET)))).toEqual({ jwtSecret: SECRET, claims });
     });
 
+    it("signs with the rotation slot the Keys component names (jwtRotation.signingKey), not the other one", () => {
+        const doc = stackExport(shown("PreviousSlotSecret0123456789abcdefABCDEF"));
+        const resources = doc.deployment.resources as { urn: string; type: string; outputs: Record<string, unknown> }[];
+        resources[1].outputs.jwtRotation = { signingKey: "keys-jwt-secret-b", previousKey: "keys-jwt-secret" };
+        resources.push({
+            urn: "urn:pulumi:dev::triton-platform::triton-platform:keys:Keys$random:index/randomPassword:RandomPassword::keys-jwt-secret-b",
+            type: "random:index/randomPassword:RandomPassword",
+            outputs: { length: 48, result: shown(SECRET) },
+        });
+        expect(secretsFromExport(doc).jwtSecret).toBe(SECRET);
+    });
+
     it("says to use --show-secrets when the export is encrypted", () => {
         const enc = { "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", ciphertext: "v1:abc" };
         expect(() => secretsFromExport(stackExport(enc))).toThrow(/encrypted in the export: run `pulumi stack export --show-secrets`/);
