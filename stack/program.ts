@@ -34,6 +34,9 @@ export function deployPlatform(def: StackDefinition, secrets: StackSecrets): Pla
     // Generated keys (R5, R10, R11), all secret Outputs; each consumer writes its own Secret or file.
     const keys = new Keys("keys", { settings: def.keys });
     outputs.keysExpireAt = keys.expiresAt;
+    // The JWT rotation plan (which key signs, until when the previous one is accepted): a rotation shows
+    // in a preview as a change of this output, besides the replaced key resources.
+    outputs.keyRotation = keys.jwtRotation;
     outputs.jwtClaims = keys.claims;
     // --- end keys ---
 
@@ -106,6 +109,8 @@ export function deployPlatform(def: StackDefinition, secrets: StackSecrets): Pla
                     jwt: def.keys.jwt,
                     // From the keys block above: the HS256 secret (secret Output, lands in a Secret only).
                     jwtSecret: keys.jwtSecret,
+                    // Rotation without an outage: the previous period's secret, accepted during the overlap.
+                    previousJwt: { secret: keys.jwtPreviousSecret, acceptedUntilEpoch: keys.jwtRotation.apply((r) => r.previousAcceptedUntilEpoch) },
                     upstream: {
                         serviceName: modelService.serviceName,
                         namespace: namespace.metadata.name,
