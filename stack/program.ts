@@ -3,6 +3,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { clusterProvider } from "../components/cluster/provider";
+import { clusterReached } from "../components/cluster/reachability";
 import { podSecurityLabels, recommendedLabels } from "../components/common/labels";
 import { Gateway } from "../components/gateway";
 import { Keys } from "../components/keys";
@@ -42,6 +43,10 @@ export function deployPlatform(def: StackDefinition, secrets: StackSecrets): Pla
 
     if (def.cluster.mode !== "none") {
         const provider = clusterProvider("cluster", def.cluster, def.stack);
+        if (def.cluster.mode === "kubeconfig") {
+            // A preview that cannot reach the cluster says so instead of showing a plan that looks like a diff.
+            outputs.clusterReached = clusterReached(def.cluster);
+        }
         // The namespace keeps its configured name (no auto-naming): NetworkPolicies, alert rules and the
         // operators' kubectl commands refer to it by name.
         const namespace = new k8s.core.v1.Namespace(
