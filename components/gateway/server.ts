@@ -3,7 +3,7 @@
 import type * as docker from "@pulumi/docker";
 import { createHash } from "crypto";
 import { ADMIN_KEY_HEADER } from "../model-service/workload";
-import { JWT_SECRET_ENV, JwtPolicy, renderHaproxyConfig } from "./haproxy";
+import { JWT_PREVIOUS_SECRET_ENV, JWT_SECRET_ENV, JwtPolicy, renderHaproxyConfig } from "./haproxy";
 import { GatewaySettings } from "./schema";
 
 /** Ports the gateway listens on, on every address of the server (R3: HTTP 80, model service 18789). */
@@ -17,6 +17,8 @@ const CONTAINER_CONFIG_DIR = "/usr/local/etc/haproxy";
 const CONTAINER_SECRETS_DIR = "/run/secrets/gateway";
 /** File name of the JWT secret in the secrets folder. */
 export const SERVER_JWT_SECRET_FILE = "jwt-secret";
+/** File name of the previous rotation period's JWT secret, beside it (key rotation overlap). */
+export const SERVER_JWT_PREVIOUS_SECRET_FILE = "jwt-secret-previous";
 
 /** Inputs of {@link serverGateway}. */
 export interface ServerGatewayArgs {
@@ -51,6 +53,11 @@ export interface ServerGateway {
      * uploads it (never on a command line); the container reads it at start into JWT_SECRET.
      */
     secretFile: ServerFile;
+    /**
+     * Key rotation without an outage: where the previous period's JWT secret (Keys.jwtPreviousSecret)
+     * goes, read at start only when `jwt.previousKeyValidUntil` is set; accepted until that time.
+     */
+    previousSecretFile: ServerFile;
     /** Ports the firewall opens for the gateway (R3, R6). */
     listenPorts: number[];
     /** Where Triton must listen: publish its ports on 127.0.0.1 only (`-p 127.0.0.1:8000:8000`), not on 18789. */
@@ -99,15 +106,22 @@ export function serverGateway(args: ServerGatewayArgs): ServerGateway {
     // The secret goes from a root-only file into haproxy's environment inside the container: never in
     // `docker inspect`, the provider's state or a command line. The file holds only the value, so any
     // character is safe.
+    const previousFile = `${CONTAINER_SECRETS_DIR}/${SERVER_JWT_PREVIOUS_SECRET_FILE}`;
     const start = [
         `${JWT_SECRET_ENV}="$(cat ${CONTAINER_SECRETS_DIR}/${SERVER_JWT_SECRET_FILE})"`,
         `export ${JWT_SECRET_ENV}`,
+        // Key rotation without an outage: the previous period's secret, when the server component wrote it
+        // (accepted until jwt.previousKeyValidUntil, written into the config). Absent: one secret only.
+        ...(args.jwt.previousKeyValidUntil !== undefined
+            ? [`{ if [ -r ${previousFile} ]; then ${JWT_PREVIOUS_SECRET_ENV}="$(cat ${previousFile})"; export ${JWT_PREVIOUS_SECRET_ENV}; fi; }`]
+            : []),
         `exec haproxy -W -db -f ${CONTAINER_CONFIG_DIR}/haproxy.cfg`,
     ].join(" && ");
     return {
         configFile: { path: `${configDir}/haproxy.cfg`, mode: "0644" },
         config,
         secretFile: { path: `${secretsDir}/${SERVER_JWT_SECRET_FILE}`, mode: "0400" },
+        previousSecretFile: { path: `${secretsDir}/${SERVER_JWT_PREVIOUS_SECRET_FILE}`, mode: "0400" },
         listenPorts: [...SERVER_GATEWAY_PORTS],
         triton: { bindAddress: "127.0.0.1", httpPort, metricsPort },
         healthUrl: `http://127.0.0.1:${statsPort}/healthz`,

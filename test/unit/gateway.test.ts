@@ -1,5 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
+import { spawnSync } from "child_process";
 import { createHash } from "crypto";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { clusterProvider } from "../../components/cluster/provider";
 import {
@@ -217,6 +221,31 @@ describe("gatewayIssues (cross-key rules for stack/definition.ts)", () => {
         expect(gatewayIssues({ ...base, environment: "prod", gateway: elsewhere })).toEqual([]);
         const both = gatewaySchema.parse({ otherEntryPoint: "api.corp.example: Kong jwt plugin" });
         expect(gatewayIssues({ ...base, gateway: both }).map((i) => i.path.join("."))).toContain("gateway.otherEntryPoint");
+    });
+});
+
+describe("serverGateway with the key rotation overlap", () => {
+    it("exports the previous secret from its file when it is there, and starts with one secret when it is not", () => {
+        const gw = serverGateway({ settings: gatewaySchema.parse({}), jwt: { ...JWT, previousKeyValidUntil: 1_773_100_800 } });
+        expect(gw.previousSecretFile).toEqual({ path: "/etc/triton-platform/secrets/gateway/jwt-secret-previous", mode: "0400" });
+        expect(gw.config).toContain("!{ date lt 1773100800 }");
+        const script = gw.container.entrypoints as string[];
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "gw-start-"));
+        try {
+            // A stand-in haproxy prints the environment it was started with; the secrets folder is a temp dir.
+            fs.mkdirSync(path.join(dir, "bin"));
+            fs.writeFileSync(path.join(dir, "bin", "haproxy"), '#!/bin/sh\necho "current=$JWT_SECRET previous=${JWT_SECRET_PREVIOUS-unset}"\n', { mode: 0o755 });
+            const run = () =>
+                spawnSync(script[0], [script[1], script[2].replace(/\/run\/secrets\/gateway/g, dir)], { encoding: "utf8", env: { PATH: `${dir}/bin:/usr/bin:/bin` } }).stdout.trim();
+            fs.writeFileSync(path.join(dir, "jwt-secret"), "new-secret");
+            expect(run()).toBe("current=new-secret previous=unset");
+            fs.writeFileSync(path.join(dir, "jwt-secret-previous"), "old-secret");
+            expect(run()).toBe("current=new-secret previous=old-secret");
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+        // Without an overlap the container reads one secret, as before.
+        expect((serverGateway({ settings: gatewaySchema.parse({}), jwt: JWT }).container.entrypoints as string[])[2]).not.toContain("JWT_SECRET_PREVIOUS");
     });
 });
 
