@@ -295,7 +295,7 @@ const crossRules: { keys: (keyof Parsed)[]; check: (d: Parsed, issue: Report) =>
     },
     {
         // The entry point: route scopes among the JWT scopes, a real host and zone-proof replicas in prod.
-        keys: ["gateway", "keys", "environment", "cluster", "zones"],
+        keys: ["gateway", "keys", "environment", "cluster", "zones", "models"],
         check: (d, issue) => gatewayIssues(d).forEach((i) => issue(i.path, i.message)),
     },
     {

@@ -17,6 +17,46 @@ export interface GatewayCheckInput {
     zones: string[];
     gateway: GatewaySettings;
     keys: Pick<KeysSettings, "jwt">;
+    /** The served models: their names fill `{m}` in TRITON_ADMIN_PATHS. */
+    models?: { name: string }[];
+}
+
+/**
+ * Paths of Triton's restricted (admin) APIs, with `{m}` for a model name: model control and repository,
+ * configuration, statistics, trace, logging, shared memory. No route to Triton may match any of them
+ * (docs/HARDENING.md): Triton's own restricted-API key is the second line, not the first.
+ */
+export const TRITON_ADMIN_PATHS = [
+    "/v2/repository/index",
+    "/v2/repository/models/{m}/load",
+    "/v2/repository/models/{m}/unload",
+    "/v2/models/{m}/config",
+    "/v2/models/stats",
+    "/v2/models/{m}/stats",
+    "/v2/models/{m}/versions/1/stats",
+    "/v2/trace/setting",
+    "/v2/models/{m}/trace/setting",
+    "/v2/logging",
+    "/v2/systemsharedmemory/status",
+    "/v2/systemsharedmemory/region/r/register",
+    "/v2/cudasharedmemory/status",
+    "/v2/cudasharedmemory/region/r/register",
+];
+
+/** Whether a route's match (exact, prefix or regex on the raw path) takes `path`. */
+export function routeMatches(route: { match: "exact" | "prefix" | "regex"; path: string }, path: string): boolean {
+    switch (route.match) {
+        case "exact":
+            return path === route.path;
+        case "prefix":
+            return path.startsWith(route.path);
+        case "regex":
+            try {
+                return new RegExp(route.path, "u").test(path);
+            } catch {
+                return false; // reported by the schema
+            }
+    }
 }
 
 /** Host names that are placeholders, never a real R8 domain. */
@@ -46,6 +86,20 @@ export function gatewayIssues(d: GatewayCheckInput): GatewayIssue[] {
             issues.push({
                 path: ["gateway", "routes", i, "scope"],
                 message: `scope "${r.scope}" is not among keys.jwt.scopes (${jwt.scopes.join(", ")}): no token could ever use this route`,
+            });
+        }
+    });
+    const modelNames = [...new Set([...(d.models ?? []).map((m) => m.name), "dialogue", "m"])];
+    const adminPaths = TRITON_ADMIN_PATHS.flatMap((p) => (p.includes("{m}") ? modelNames.map((m) => p.replace("{m}", m)) : [p]));
+    g.routes.forEach((r, i) => {
+        if (typeof r.upstream !== "string") {
+            return; // another upstream: its own API is its own business
+        }
+        const reached = adminPaths.find((p) => routeMatches(r, p));
+        if (reached) {
+            issues.push({
+                path: ["gateway", "routes", i, "path"],
+                message: `route "${r.name}" to ${r.upstream} matches Triton's admin API (${reached}): with any ${r.scope} token a caller could reach it. Narrow the path to what the route is for (e.g. ^/v2/models/<m>/infer$)`,
             });
         }
     });

@@ -94,6 +94,14 @@ const refused: { what: string; raw: Record<string, unknown>; key: string; says: 
     },
     { what: "a route upstream at the metadata service", raw: { gateway: { routes: [route({ path: "/x", upstream: { host: "169.254.169.254", port: 80 } })] } }, key: "gateway.routes[0].upstream.host", says: /metadata/ },
     { what: "a route upstream at 169.254.169.254 in decimal", raw: { gateway: { routes: [route({ path: "/x", upstream: { host: "2852039166", port: 80 } })] } }, key: "gateway.routes[0].upstream.host", says: /dotted-decimal/ },
+    { what: "a prefix route to Triton that takes its admin API", raw: { gateway: { routes: [route({ match: "prefix", path: "/v2/" })] } }, key: "gateway.routes[0].path", says: /matches Triton's admin API \(\/v2\/repository\/index\)/ },
+    { what: "an exact route to Triton's model config", raw: { gateway: { routes: [route({ path: "/v2/models/dialogue/config" })] } }, key: "gateway.routes[0].path", says: /admin API/ },
+    {
+        what: "a regex route to Triton that takes a model's load API",
+        raw: { models: [{ name: "chat" }], gateway: { routes: [route({ match: "regex", path: "^/v2/repository/models/[a-z]+/(load|unload)$" })] } },
+        key: "gateway.routes[0].path",
+        says: /\/v2\/repository\/models\/chat\/load/,
+    },
     {
         what: "an ingress snippet annotation",
         raw: { gateway: { exposure: { kind: "ingress", annotations: { "nginx.ingress.kubernetes.io/configuration-snippet": "rewrite ^ /v2/repository/index;" } } } },
@@ -127,6 +135,8 @@ describe("the definition refuses what generated text cannot hold, and unsafe def
             { zones: ["eu-west-1a", "eu-west-1b", "eu-west-1c"] },
             { objectStorageAccessKeyId: "set", objectStorageSecretAccessKey: "set" },
             { gateway: { clusterDomain: "cluster.local", routes: [route({ path: "/x", upstream: { host: "dialogue-app.bots.svc.cluster.local", port: 8080 } })] } },
+            // A broad route is fine to another upstream (the dialogue application's own API).
+            { gateway: { routes: [route({ match: "prefix", path: "/", upstream: { host: "dialogue-app", port: 8080 } })] } },
             { cluster: { mode: "none" }, server: { ...server, modelRepository: "/srv/models" }, securityGroup: { sshCidrs: ["198.51.100.0/24"] } },
             { ...stackFileRaw("prod"), gateway: { enabled: false, otherEntryPoint: "api.corp.example: Kong with the jwt plugin" } },
         ];
