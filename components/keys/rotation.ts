@@ -84,7 +84,9 @@ export function jwtRotation(
     const window = rotationWindow(now, settings);
     const n = window.period;
     const periodOf = (slot: JwtSlot) => (slot === (n % 2 === 0 ? "a" : "b") ? n : n - 1);
-    const keepersOf = (slot: JwtSlot) => ({ ...window.keepers, rotationPeriod: String(periodOf(slot)), slot });
+    // The same keepers as every other key, with the slot's own period: slot a of an even period is the
+    // historic single `jwt-secret` resource, so upgrading in an even period keeps its secret.
+    const keepersOf = (slot: JwtSlot) => ({ ...window.keepers, rotationPeriod: String(periodOf(slot)) });
     const signing: JwtSlot = n % 2 === 0 ? "a" : "b";
     const until = Date.parse(window.startsAt) + settings.jwt.previousKeyOverlapSeconds * 1000;
     return {
