@@ -38,6 +38,12 @@ readonly KUBERNETES_RELEASE=4.25.0
 # pulumi-docker v5.0.0 pins pulumi-terraform-bridge v3.126.0, which the module proxy refuses (403);
 # the build moves that one dependency to the nearest served version (docs/OFFLINE-TOOLCHAIN.md).
 readonly DOCKER_BRIDGE_VERSION=v3.128.0
+# pulumi-random v4.21.1's bridge (v3.135.0) requires pseudo-versions of pulumi-yaml and
+# pulumi-language-dotnet that the proxy refuses (403); the build moves those two to the nearest
+# served releases, which raises pulumi pkg/sdk from v3.253.0 to v3.255.0, and pulumi-java from
+# v1.32.0 to v1.33.0, the nearest served release that compiles against pkg v3.255.0
+# (docs/OFFLINE-TOOLCHAIN.md).
+readonly RANDOM_MOVED_MODULES="github.com/pulumi/pulumi-yaml@v1.38.0 github.com/pulumi/pulumi-dotnet/pulumi-language-dotnet/v3@v3.110.0 github.com/pulumi/pulumi-java@v1.33.0"
 # The upstream Terraform provider at the `upstream` submodule commit of pulumi-docker v5.0.0.
 readonly DOCKER_UPSTREAM_ARCHIVE=terraform-provider-docker-619686ddb44a.tar.gz
 
@@ -230,7 +236,7 @@ verify_vendor() {
 		for a in "${needed[@]}"; do problems+=("$a: from $(source_of "$a")"); done
 		log "the release archives these components are built from are not available:"
 		printf '[toolchain]   %s\n' "${problems[@]}" >&2
-		die "no vendor folder: ${VENDOR:-none given, and $ROOT/../shared/vendor does not exist}" \
+		die "the vendor folder ${VENDOR:-(none given, and $ROOT/../shared/vendor does not exist)} does not exist; nothing was built" \
 			"pass --vendor DIR (or TOOLCHAIN_VENDOR=DIR) naming a folder with the archives above (tools/toolchain/vendor.sha256 lists their SHA-256)"
 	fi
 	for a in "${needed[@]}"; do
@@ -349,7 +355,7 @@ fail_build() {
 build_key() {
 	local name=$1 fn=$2 dir=${3:-} a
 	{
-		printf '%s %s %s %s %s\n' "$name" "${VERSION[$name]}" "$GO_VERSION" "$DOCKER_BRIDGE_VERSION" "$DOCKER_UPSTREAM_ARCHIVE"
+		printf '%s %s %s %s %s %s\n' "$name" "${VERSION[$name]}" "$GO_VERSION" "$DOCKER_BRIDGE_VERSION" "$DOCKER_UPSTREAM_ARCHIVE" "$RANDOM_MOVED_MODULES"
 		if [[ $name != cli ]]; then
 			while IFS= read -r a; do manifest_field "$a" 1; done < <(archives_of "${name/nodejs/cli}")
 		fi
@@ -465,11 +471,16 @@ build_docker() {
 		-o "$out" ./cmd/pulumi-resource-docker
 }
 
-# random: the release source (with its nested shim module), schema stamped with the version.
+# random: the release source (with its nested shim module), schema stamped with the version; the two
+# unserved modules moved to $RANDOM_MOVED_MODULES (the only change to the release source).
 build_random() {
-	local dir=$1 version=$2 out=$3
+	local dir=$1 version=$2 out=$3 m
 	unpack "pulumi-random-provider-v$version.tar.gz" "$dir"
 	cd "$dir/provider"
+	for m in $RANDOM_MOVED_MODULES; do go mod edit -require="$m"; done
+	gonice mod tidy
+	echo "go.mod after moving $RANDOM_MOVED_MODULES and go mod tidy:"
+	go list -m github.com/pulumi/pulumi-terraform-bridge/v3 github.com/pulumi/pulumi/pkg/v3 github.com/pulumi/pulumi/sdk/v3 github.com/pulumi/pulumi-java
 	VERSION=$version gonice generate ./cmd/pulumi-resource-random
 	gobuild -ldflags "-s -w -X github.com/pulumi/pulumi-random/provider/v4/pkg/version.Version=$version" \
 		-o "$out" ./cmd/pulumi-resource-random
