@@ -77,6 +77,8 @@ function definition(endpoint: string): StackDefinition {
         {
             cluster: { mode: "none" },
             server: { host: "203.0.113.10" },
+            // A server stack names its SSH sources (no default since issue 18).
+            securityGroup: { sshCidrs: ["198.51.100.0/24"] },
             objectStorage: { endpoint, region: REGION, forcePathStyle: true },
             logSink: { bucket: BUCKET, prefix: "triton", flushIntervalSeconds: 1, bufferSize: "64Mi" },
         },
