@@ -3,6 +3,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackDefinition } from "../../stack/definition";
 import { podSecurityLabels, recommendedLabels, selectorLabels } from "../common/labels";
+import { nodeAgentPriorityClass } from "../common/priority";
 import { alertmanagerConfig, alertmanagerConfigSpec, webhookSecretKey } from "./alertmanager";
 import { grafanaDashboard } from "./dashboard";
 import { nodeExporterNetworkPolicies } from "./network-policy";
@@ -279,6 +280,13 @@ export class Monitoring extends pulumi.ComponentResource {
             { name: "sys", host: "/sys", at: "/host/sys" },
             { name: "root", host: "/", at: "/host/root" },
         ];
+        // A full node still runs its exporter, so the disk alert is not blind when the disk fills
+        // (components/common/priority.ts).
+        const priorityClass = new k8s.scheduling.v1.PriorityClass(
+            `${name}-node-agent`,
+            nodeAgentPriorityClass({ instance, component: NODE_EXPORTER_COMPONENT, labels: def.labels }),
+            child,
+        );
         new k8s.apps.v1.DaemonSet(
             `${name}-node-exporter`,
             {
@@ -290,6 +298,7 @@ export class Monitoring extends pulumi.ComponentResource {
                         metadata: { labels },
                         spec: {
                             automountServiceAccountToken: false,
+                            priorityClassName: priorityClass.metadata.name,
                             tolerations: [{ operator: "Exists" }],
                             securityContext: {
                                 runAsNonRoot: true,

@@ -51,11 +51,11 @@ describe("the dev stack (gateway on) under mocks", () => {
         }
     });
 
-    it("runs the log shipper DaemonSet under a PriorityClass above the workloads", () => {
+    it.each(["log-shipper", "node-exporter"])("runs the %s DaemonSet under a PriorityClass above the workloads", (component) => {
         const classes = ofType(run, "kubernetes:scheduling.k8s.io/v1:PriorityClass");
-        const shipper = ofType(run, "kubernetes:apps/v1:DaemonSet").find((d) => d.inputs.metadata.labels["app.kubernetes.io/component"] === "log-shipper");
-        expect(shipper).toBeDefined();
-        const name = shipper!.inputs.spec.template.spec.priorityClassName;
+        const agent = ofType(run, "kubernetes:apps/v1:DaemonSet").find((d) => d.inputs.metadata.labels["app.kubernetes.io/component"] === component);
+        expect(agent).toBeDefined();
+        const name = agent!.inputs.spec.template.spec.priorityClassName;
         // Auto-named: the mocks name an object `<resource name>-mock`.
         const pc = classes.find((c) => `${c.name}-mock` === name);
         expect(pc, `priorityClassName ${name}`).toBeDefined();
