@@ -9,6 +9,40 @@ export const CONTAINER_SECRETS_DIR = "/run/secrets/triton";
 /** Env file name of the model container. */
 export const MODEL_SERVER_ENV_FILE = "model-server.env";
 
+/**
+ * A duration as Docker reports it back (Go's time.Duration): 45 s is `45s`, 120 s is `2m0s`, an hour
+ * `1h0m0s`. Written the way Docker reads it back, a healthcheck's durations show no drift on refresh.
+ */
+export function goDuration(seconds: number): string {
+    if (!Number.isInteger(seconds) || seconds < 0) {
+        throw new Error(`expected a whole number of seconds, got ${seconds}`);
+    }
+    const h = Math.floor(seconds / 3600);
+    const m = Math.floor((seconds % 3600) / 60);
+    const s = seconds % 60;
+    return h > 0 ? `${h}h${m}m${s}s` : m > 0 ? `${m}m${s}s` : `${s}s`;
+}
+
+/**
+ * Capabilities as Docker stores them (since 20.10 it adds the `CAP_` prefix; `ALL` stays as it is), so a
+ * refresh reads back what was declared.
+ */
+export function dockerCapabilities(c: { drops?: readonly string[]; adds?: readonly string[] }): { drops?: string[]; adds?: string[] } {
+    const canonical = (cap: string) => (cap === "ALL" || cap.startsWith("CAP_") ? cap : `CAP_${cap}`);
+    return {
+        ...(c.drops ? { drops: c.drops.map(canonical) } : {}),
+        ...(c.adds ? { adds: c.adds.map(canonical) } : {}),
+    };
+}
+
+/**
+ * Memory limit of a container in MiB, with swap off: `memorySwap` equal to `memory` (Docker's default
+ * would let the container swap as much again, and reports that as a value the program never set).
+ */
+export function memoryLimitMiB(mib: number): { memory: number; memorySwap: number } {
+    return { memory: mib, memorySwap: mib };
+}
+
 /** Triton settings the container needs from the definition. */
 export interface TritonSettings {
     /** Port published on the server (R7: 18789). */
@@ -65,7 +99,7 @@ export function modelContainerSpec(settings: ServerSettings, triton: TritonSetti
             interval: "10s",
             timeout: "5s",
             retries: 3,
-            startPeriod: `${settings.readyTimeoutSeconds}s`,
+            startPeriod: goDuration(settings.readyTimeoutSeconds),
         },
         logDriver: "json-file",
         logOpts: { "max-size": settings.logRotation.maxSize, "max-file": String(settings.logRotation.maxFiles) },
@@ -75,7 +109,7 @@ export function modelContainerSpec(settings: ServerSettings, triton: TritonSetti
             { name: "memlock", soft: -1, hard: -1 },
             { name: "stack", soft: 67108864, hard: 67108864 },
         ],
-        capabilities: { drops: ["ALL"] },
+        capabilities: dockerCapabilities({ drops: ["ALL"] }),
         securityOpts: ["no-new-privileges:true"],
     };
 }

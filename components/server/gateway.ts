@@ -4,6 +4,7 @@
 import type { RouteSettings } from "../gateway/schema";
 import type { ServerGateway } from "../gateway/server";
 import { quantityValue } from "../../stack/schema-kit";
+import { dockerCapabilities, memoryLimitMiB } from "./container";
 import type { SourceContainerArgs } from "./logsink";
 import type { GatewayProbe } from "./scripts";
 
@@ -110,7 +111,9 @@ export interface GatewayContainerOptions {
 export function gatewayContainerArgs(gw: ServerGateway, o: GatewayContainerOptions) {
     return {
         ...gw.container,
-        memory: Math.floor(quantityValue(o.memoryLimit) / 2 ** 20),
+        // serverGateway() gives plain lists (typed as the provider's Input); Docker's own spelling avoids refresh drift.
+        capabilities: dockerCapabilities((gw.container.capabilities ?? {}) as { drops?: string[]; adds?: string[] }),
+        ...memoryLimitMiB(Math.floor(quantityValue(o.memoryLimit) / 2 ** 20)),
         logDriver: "json-file",
         logOpts: o.source ? o.source.logOpts : { "max-size": o.logRotation.maxSize, "max-file": String(o.logRotation.maxFiles) },
     };

@@ -11,6 +11,7 @@
 // in the folder already mounted read-only, and the container gets only its path.
 import type { ServerLogShipper } from "../logsink";
 import { parseImageRef, quantityValue } from "../../stack/schema-kit";
+import { dockerCapabilities, memoryLimitMiB } from "./container";
 
 /** Host path of the shipper's object-store credentials (AWS shared-credentials format, root, 0600). */
 export const SHIPPER_CREDENTIALS_FILE = "/etc/triton-platform/logsink/aws-credentials";
@@ -148,7 +149,7 @@ export function shipperContainerArgs(shipper: ServerLogShipper, o: ShipperContai
         volumes: c.mounts.map((m) => ({ hostPath: m.hostPath, containerPath: m.containerPath, readOnly: m.readOnly })),
         user: c.user,
         readOnly: c.readOnlyRootFilesystem,
-        capabilities: { drops: [...c.capDrop] },
+        capabilities: dockerCapabilities({ drops: c.capDrop }),
         securityOpts: [...c.securityOpt],
         // Loopback only: the host firewall (R3) stays closed to them.
         ports: [
@@ -157,7 +158,7 @@ export function shipperContainerArgs(shipper: ServerLogShipper, o: ShipperContai
         ],
         restart: c.restartPolicy,
         mustRun: true,
-        memory: Math.floor(quantityValue(o.memoryLimit) / 2 ** 20),
+        ...memoryLimitMiB(Math.floor(quantityValue(o.memoryLimit) / 2 ** 20)),
         stopTimeout: SHIPPER_STOP_SECONDS,
         destroyGraceSeconds: SHIPPER_STOP_SECONDS,
         logDriver: "json-file",

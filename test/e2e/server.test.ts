@@ -449,9 +449,10 @@ if (notRoot) {
             needsBootstrap();
             const callsBefore = host.systemctlLog();
             const before = MANAGED.map((name) => container(name)[0]);
-            const second = await stack.up();
+            let out = "";
+            const second = await stack.up({ diff: true, onOutput: (o) => (out += o) });
             expect(second.summary.result).toBe("succeeded");
-            expect(changesOf(second)).toEqual([]);
+            expect(changesOf(second), out).toEqual([]);
             // No remote step ran again and no container was recreated.
             expect(host.systemctlLog()).toEqual(callsBefore);
             expect(MANAGED.map((name) => container(name)[0])).toEqual(before);
@@ -460,11 +461,12 @@ if (notRoot) {
         it("finds no drift on `pulumi refresh`, and a preview after it plans nothing", async () => {
             needsBootstrap();
             // --run-program: the program holds the SSH key for the provider during the run (docs/SERVER.md).
-            const refreshed = await stack.refresh({ runProgram: true });
+            let out = "";
+            const refreshed = await stack.refresh({ runProgram: true, onOutput: (o) => (out += o) });
             expect(refreshed.summary.result).toBe("succeeded");
-            expect(changesOf(refreshed)).toEqual([]);
-            const preview = await stack.preview();
-            expect(Object.entries(preview.changeSummary).filter(([op, n]) => op !== "same" && n > 0)).toEqual([]);
+            expect(changesOf(refreshed), out).toEqual([]);
+            const preview = await stack.preview({ diff: true });
+            expect(Object.entries(preview.changeSummary).filter(([op, n]) => op !== "same" && n > 0), preview.stdout).toEqual([]);
             expect(await agentLeftovers()).toEqual([]);
         });
 

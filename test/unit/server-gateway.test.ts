@@ -131,7 +131,7 @@ describe("LightweightServer with the gateway (issue 8)", () => {
 
     it("hardens the gateway container: read-only, every capability dropped but the three haproxy needs, no env, memory limit, healthcheck, log rotation", () => {
         const i = gateway().inputs;
-        expect(i.capabilities).toEqual({ drops: ["ALL"], adds: ["NET_BIND_SERVICE", "SETUID", "SETGID"] });
+        expect(i.capabilities).toEqual({ drops: ["ALL"], adds: ["CAP_NET_BIND_SERVICE", "CAP_SETUID", "CAP_SETGID"] });
         expect(i.securityOpts).toEqual(["no-new-privileges:true"]);
         expect(i.envs).toBeUndefined();
         expect(i.ports).toBeUndefined();

@@ -159,7 +159,7 @@ describe("LightweightServer", () => {
         expect(start).toContain('triton-admin-key=${TRITON_ADMIN_KEY}"');
         expect(start).toContain("--http-port=8000");
         expect(i.restart).toBe("unless-stopped");
-        expect(i.healthcheck).toMatchObject({ interval: "10s", retries: 3, startPeriod: "420s" });
+        expect(i.healthcheck).toMatchObject({ interval: "10s", retries: 3, startPeriod: "7m0s" });
         expect(i.healthcheck.tests.join(" ")).toContain("/v2/health/ready");
         expect(i.logDriver).toBe("json-file");
         expect(i.logOpts).toEqual({ "max-size": "50m", "max-file": "5" });
