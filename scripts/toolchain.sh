@@ -351,11 +351,17 @@ fail_build() {
 }
 
 # build_key NAME FUNC [FILES_DIR]: hash of what the binary is made from: the recorded SHA-256 of its
-# archives, the build function itself, the wrapper files (tools/toolchain/NAME) and the Go version.
+# archives, the build function itself and the constants it reads, the wrapper files
+# (tools/toolchain/NAME) and the Go version.
 build_key() {
 	local name=$1 fn=$2 dir=${3:-} a
 	{
-		printf '%s %s %s %s %s %s\n' "$name" "${VERSION[$name]}" "$GO_VERSION" "$DOCKER_BRIDGE_VERSION" "$DOCKER_UPSTREAM_ARCHIVE" "$RANDOM_MOVED_MODULES"
+		printf '%s %s %s\n' "$name" "${VERSION[$name]}" "$GO_VERSION"
+		# the values the recipe reads from the constants at the top
+		case $name in
+		docker) printf '%s %s\n' "$DOCKER_BRIDGE_VERSION" "$DOCKER_UPSTREAM_ARCHIVE" ;;
+		random) printf '%s\n' "$RANDOM_MOVED_MODULES" ;;
+		esac
 		if [[ $name != cli ]]; then
 			while IFS= read -r a; do manifest_field "$a" 1; done < <(archives_of "${name/nodejs/cli}")
 		fi
