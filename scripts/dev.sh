@@ -17,20 +17,40 @@ ensure_pulumi --only cli,kubernetes,random
 use_local_backend
 
 pulumi stack select dev >/dev/null 2>&1 || pulumi stack init dev --secrets-provider passphrase >/dev/null
+
+# Render mode: the kubernetes provider warns up to four times for every Secret it writes (plan, create,
+# file, and again in the Diagnostics summary). This folds those warnings into one line at the end and
+# passes everything else through unchanged, so the warnings a user can act on are not buried.
+fold_plaintext_warnings() {
+  awk -v dir="out/manifests/dev" '
+    function flush() { if (held != "") { print held; held = "" } }
+    /^[[:space:]]+warning: rendered (YAML will contain|file .* contains) a secret value in plaintext$/ { folded++; next }
+    /warning: rendered (YAML will contain|file .* contains) a secret value in plaintext$/ {
+      folded++; sub(/[[:space:]]*warning: rendered .* a secret value in plaintext$/, ""); flush(); print; next
+    }
+    # A resource header of the Diagnostics section is printed only if a warning is left under it.
+    /^  [^[:space:]].*\):$/ { flush(); held = $0; next }
+    /^[[:space:]]*$/ { if (held != "") { held = ""; next } }
+    { flush(); print }
+    END {
+      flush()
+      if (folded) printf "\nwarning: render mode wrote the stack'"'"'s Secrets to %s in PLAIN TEXT (%d provider warnings folded into this one): never commit, attach or share that folder\n", dir, folded
+    }'
+}
 case "$action" in
   up)
     # On a failed `up` the CLI prints the stack's outputs under the error, and they are the previous
     # deployment's: values that look current but are not. So `up` suppresses them and this script
     # prints them only after a success; on a failure it says what the summary above means.
-    if ! pulumi up --stack dev --yes --non-interactive --skip-preview --suppress-outputs "$@"; then
+    if ! pulumi up --stack dev --yes --non-interactive --skip-preview --suppress-outputs "$@" | fold_plaintext_warnings; then
       log "pulumi up FAILED: Pulumi started no change after the first error; the 'Resources:' summary above counts what it changed before."
       log "The stack's outputs were not updated and still describe the previous deployment (npm run -s pulumi -- stack output)."
       exit 1
     fi
     printf '\nOutputs (npm run -s pulumi -- stack output):\n'
     pulumi stack output --stack dev
-    log "manifests are in out/manifests/dev (Secrets in PLAIN TEXT there: never commit or share that folder)"
+    log "manifests are in out/manifests/dev"
     ;;
   destroy|refresh) pulumi "$action" --stack dev --yes --non-interactive --skip-preview "$@" ;;
-  preview) pulumi preview --stack dev --non-interactive --diff "$@" ;;
+  preview) pulumi preview --stack dev --non-interactive --diff "$@" | fold_plaintext_warnings ;;
 esac

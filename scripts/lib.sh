@@ -7,12 +7,15 @@ export REPO_ROOT
 log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
 die() { printf '[%s] error: %s\n' "$(basename "$0")" "$*" >&2; exit 1; }
 
-# Installs node_modules from the lock file when missing or older than the lock file.
+# Installs node_modules from the lock file unless they were installed from this very lock file (its
+# SHA-256 is recorded after a successful `npm ci`; a file time would say "changed" after every clone).
 ensure_node_modules() {
-  if [ ! -f "$REPO_ROOT/node_modules/.package-lock.json" ] ||
-     [ "$REPO_ROOT/package-lock.json" -nt "$REPO_ROOT/node_modules/.package-lock.json" ]; then
-    log "installing npm dependencies from package-lock.json"
+  local stamp="$REPO_ROOT/node_modules/.installed-from-lock" want
+  want=$(sha256sum "$REPO_ROOT/package-lock.json" | cut -d' ' -f1)
+  if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+    log "installing npm dependencies from package-lock.json (npm ci)"
     (cd "$REPO_ROOT" && npm ci --no-audit --no-fund) || die "npm ci failed: check that the npm registry is reachable"
+    printf '%s\n' "$want" >"$stamp"
   fi
 }
 
