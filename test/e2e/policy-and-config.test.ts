@@ -105,7 +105,7 @@ describe("the prod definition under the real CLI", () => {
     });
     afterAll(() => sandbox?.cleanup());
 
-    it("previews with the policy pack and no mandatory violation", () => {
+    it("previews with the policy pack and no mandatory violation, and says no cluster was reached", () => {
         // No cluster here: an unreachable kubeconfig makes the provider preview without a server.
         const kubeconfig = path.join(sandbox.dir, "kubeconfig");
         fs.writeFileSync(
@@ -126,5 +126,8 @@ describe("the prod definition under the real CLI", () => {
         expect(output).toContain("kubernetes:apps/v1:Deployment triton-blue");
         expect(output).not.toMatch(/mandatory/);
         expect(run.code, output).toBe(0);
+        // ... and it says plainly that no cluster was reached, instead of a plan that looks like a diff.
+        expect(output).toContain("NOTHING WAS REACHED: the API server https://127.0.0.1:1");
+        expect(output).toMatch(/clusterReached\s*:\s*false/);
     });
 });
