@@ -437,8 +437,13 @@ for arg in "$@"; do
 done
 echo "stand-in tritonserver: serving /v2/health/ready and /v2/health/live on :$http_port ($# flags)"
 # -vv: one log line per request (url and status), as Triton logs its requests at higher verbosity: the log
-# shipper has lines to ship while the container runs.
-exec /bin/busybox httpd -f -vv -p "0.0.0.0:$http_port" -h /srv
+# shipper has lines to ship while the container runs. httpd as PID 1 would ignore SIGTERM (the kernel drops
+# signals PID 1 has no handler for), so Docker would wait the whole stop timeout: the shell stops it instead,
+# as Triton stops on SIGTERM.
+/bin/busybox httpd -f -vv -p "0.0.0.0:$http_port" -h /srv &
+child=$!
+trap 'kill -TERM "$child"; wait "$child"; exit 0' TERM INT
+wait "$child"
 EOF
       chmod 0755 "$root/usr/bin/tritonserver"
       change=(--change 'CMD ["/usr/bin/tritonserver"]')
