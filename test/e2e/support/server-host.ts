@@ -92,6 +92,8 @@ export function hostPrerequisiteProblems(): string[] {
         "ssh-agent": "openssh-client (the program holds the SSH key in an agent for the Docker provider)",
         "ssh-add": "openssh-client",
         ps: "procps",
+        free: "procps (the preflight reads the memory with free -b)",
+        ss: "iproute2 (the firewall step and the test list the host's listening ports)",
         go: "golang (Go 1.22+: scripts/install-logsink-tools.sh builds the collector and MinIO)",
     };
     for (const [tool, pkg] of Object.entries(tools)) {
