@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds Prometheus Alertmanager and amtool from their Go module, for the alert-routing tests (issue 17).
+# Builds Prometheus Alertmanager and amtool from their Go module, for the alert-routing tests.
 # Debian 12's prometheus-alertmanager is 0.25.0, which refuses the `url_file` field of a webhook
 # receiver (added in 0.26): the generated configuration keeps the webhook URL in a secret file and
 # never in the configuration itself, so it needs a newer Alertmanager, as the Prometheus Operator's

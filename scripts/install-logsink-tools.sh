@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds, from Go modules, the two real programs the log-sink tests run (issue 4):
+# Builds, from Go modules, the two real programs the log-sink tests run:
 #   - otelcol-logsink: an OpenTelemetry Collector with exactly the components the LogSink
 #     configuration uses (filelog receiver, k8sattributes/resource/batch/memory_limiter processors,
 #     otlp receiver/exporter for the loopback that gives uploads a retrying disk queue, awss3 exporter,

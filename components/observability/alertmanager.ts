@@ -1,4 +1,4 @@
-// Where alerts go (issue 17): the alert route of the definition (monitoring.alertRoute) as pure data,
+// Where alerts go: the alert route of the definition (monitoring.alertRoute) as pure data,
 // in the two forms Alertmanager reads: the spec of a Prometheus Operator AlertmanagerConfig
 // (monitoring.coreos.com/v1alpha1, webhook URLs from a Secret), and a plain Alertmanager configuration
 // file (plain Prometheus on Kubernetes, the lightweight server), whose webhooks read their URL from a

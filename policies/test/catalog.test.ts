@@ -53,7 +53,7 @@ describe("the policies", () => {
         }
     });
 
-    it("cover the areas of issue 5 and the guide's requirements", () => {
+    it("cover the policy areas and the guide's requirements", () => {
         const sources = policies.map((p) => p.source).join(" ");
         for (const r of ["R3", "R5", "R6", "R13", "R14", "R16"]) {
             expect(sources).toContain(r);

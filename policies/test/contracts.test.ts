@@ -22,7 +22,7 @@ const policy = (name: string) => policies.find((p) => p.name === name)!;
 
 describe("components/network: the nftables ruleset it renders passes the server policies", () => {
     function ruleset(securityGroup: Record<string, unknown> = {}): string {
-        // sshCidrs has no default on the server path (issue 18): the operators' range, as Pulumi.server.yaml.
+        // sshCidrs has no default on the server path: the operators' range, as Pulumi.server.yaml.
         const def = definition({ server: { host: "203.0.113.10" }, cluster: { mode: "none" }, securityGroup: { sshCidrs: ["198.51.100.0/24"], ...securityGroup } });
         return renderNftables(buildSecurityPolicy(securityPolicyInput(def)));
     }

@@ -1,4 +1,4 @@
-// The R14 alerts on real metrics, and their way to the on-call channel (issue 17). Real programs on
+// The R14 alerts on real metrics, and their way to the on-call channel. Real programs on
 // loopback only: Triton 2.51 (CPU, from PyPI's nvidia-pytriton: scripts/install-triton.sh) serving
 // Python-backend test models whose faults the test controls (test/e2e/models/faulty), Debian's node
 // exporter watching a small ext4 file system the test fills (a loop mount in a private mount and PID

@@ -611,7 +611,7 @@ describe("a JWT_SECRET too short to be safe", () => {
     });
 });
 
-describe("key rotation without an outage (issue 18)", () => {
+describe("key rotation without an outage", () => {
     let proc: ChildProcess | undefined;
     let dir: string;
     let upstream: http.Server | undefined;

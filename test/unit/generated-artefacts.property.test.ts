@@ -1,4 +1,4 @@
-// Issue 18: whatever the stack definition accepts, the programs that read the generated files accept
+// Whatever the stack definition accepts, the programs that read the generated files accept
 // too, and no setting adds a directive of its own. fast-check generates definitions (mostly valid
 // values, sometimes hostile ones: newlines, quotes, '#', '$', '\', braces, spaces, '%'), the program's
 // own parser decides, and every accepted definition's artefacts go through their real tools:
@@ -241,7 +241,7 @@ const NFT_QUOTES = /"[^"]*"/g;
 const SHELL_QUOTES = /'[^']*'|"(?:[^"\\]|\\.)*"/g;
 
 /**
- * Definitions that broke a tool before issue 18, replayed first on every run: a regex route path with
+ * Definitions that broke a tool before they were refused, replayed first on every run: a regex route path with
  * a newline (accepted, then haproxy refused the file), and a route upstream named by a host name that
  * does not resolve yet (the server's haproxy refused to start).
  */

@@ -1,4 +1,4 @@
-// Issue 18, "Settings that reach generated text" and "Safe defaults": every value the definition
+// Hardening, "settings that reach generated text" and "safe defaults": every value the definition
 // accepts must be one the generated text (haproxy.cfg, nftables, scripts, sshd_config, manifests) can
 // hold, and unsafe defaults or contradictions are refused with the key to fix. Each case below was
 // accepted before (docs/HARDENING.md lists them).

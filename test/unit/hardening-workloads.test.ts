@@ -1,4 +1,4 @@
-// Issue 18, safe defaults on Kubernetes: with the gateway in front, Triton's pods admit only the
+// Safe defaults on Kubernetes: with the gateway in front, Triton's pods admit only the
 // gateway (and the monitoring namespace for metrics); Triton's pods request the disk their emptyDirs
 // fill; the node agents run at a priority above the workloads. The whole dev and prod programs under mocks.
 import { beforeAll, describe, expect, it } from "vitest";

@@ -1,4 +1,4 @@
-// The alert route (issue 17): monitoring.alertRoute in the definition, the Alertmanager configuration
+// The alert route: monitoring.alertRoute in the definition, the Alertmanager configuration
 // file (plain Prometheus, the lightweight server) checked and route-tested by the real amtool, the
 // AlertmanagerConfig of the Prometheus Operator with its URL Secrets, and the webhook URLs never in plain
 // text outside a Secret. amtool is the build of scripts/install-alertmanager.sh (Debian 12's 0.25

@@ -77,7 +77,7 @@ function definition(endpoint: string): StackDefinition {
         {
             cluster: { mode: "none" },
             server: { host: "203.0.113.10" },
-            // A server stack names its SSH sources (no default since issue 18).
+            // A server stack names its SSH sources (it has no default).
             securityGroup: { sshCidrs: ["198.51.100.0/24"] },
             objectStorage: { endpoint, region: REGION, forcePathStyle: true },
             logSink: { bucket: BUCKET, prefix: "triton", flushIntervalSeconds: 1, bufferSize: "64Mi" },
