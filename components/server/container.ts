@@ -1,13 +1,35 @@
 // The model container on the server (R7): pure settings for docker.Container, and the R15 commands.
-import { CONTAINER_NAME, healthcheckScript, SECRETS_DIR, tritonStartScript } from "./scripts";
+import { CONTAINER_NAME, healthcheckScript, SECRETS_DIR, StdinFileOptions, tritonStartScript } from "./scripts";
 import type { ServerSettings } from "./schema";
 
-/** Folder of the model container's env file on the server (root-only, mounted read-only). */
+/** Folder of the model container's env file on the server (the container user's only, mounted read-only). */
 export const MODEL_SERVER_SECRETS_DIR = `${SECRETS_DIR}/model-server`;
 /** Where that folder appears inside the container. */
 export const CONTAINER_SECRETS_DIR = "/run/secrets/triton";
 /** Env file name of the model container. */
 export const MODEL_SERVER_ENV_FILE = "model-server.env";
+
+/** A `uid:gid` pair (`server.modelContainerUser`) as numbers. */
+export function parseContainerUser(user: string): { uid: number; gid: number } {
+    const m = /^(\d+):(\d+)$/.exec(user);
+    if (!m) {
+        throw new Error(`container user "${user}" is not \`uid:gid\` in numbers`);
+    }
+    return { uid: Number(m[1]), gid: Number(m[2]) };
+}
+
+/**
+ * Where and how the model server's env file (Triton's restricted-API key) is written: readable by the
+ * model container's user only. Owned by that uid:gid, file 0400 and folder 0500, so a non-root Triton
+ * reads it through its read-only mount and nobody else in the container can; on the server it stays
+ * behind SECRETS_DIR (root, 0700), so no host user but root reaches it, whatever the uid. As root (`0:0`):
+ * root-only, 0600 in a 0700 folder, as before.
+ */
+export function modelKeyFileOptions(user: string): StdinFileOptions {
+    const owner = parseContainerUser(user);
+    const path = `${MODEL_SERVER_SECRETS_DIR}/${MODEL_SERVER_ENV_FILE}`;
+    return owner.uid === 0 ? { path, mode: "0600", dirMode: "0700" } : { path, mode: "0400", dirMode: "0500", owner };
+}
 
 /**
  * A duration as Docker reports it back (Go's time.Duration): 45 s is `45s`, 120 s is `2m0s`, an hour
@@ -69,6 +91,9 @@ export interface LoopbackPorts {
 export function modelContainerSpec(settings: ServerSettings, triton: TritonSettings, behindGateway?: LoopbackPorts) {
     return {
         name: CONTAINER_NAME,
+        // Not the image's root (issue 18): NVIDIA's triton-server user (1000:1000) by default; the key
+        // file belongs to this user (modelKeyFileOptions), the model repository is mounted read-only.
+        user: settings.modelContainerUser,
         // The key stays in the mounted file: no `envs`, so nothing secret in the provider's state or in
         // `docker inspect`. Docker's --env-file is a client-side CLI feature the Docker API (and thus the
         // provider) does not have; the start script reads the file instead.

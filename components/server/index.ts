@@ -9,7 +9,7 @@ import type { GatewaySettings } from "../gateway/schema";
 import { SERVER_GATEWAY_CONTAINER, ServerGateway, serverGateway } from "../gateway/server";
 import type { KeyClaims } from "../keys/claims";
 import { LogSinkDefinition, SERVER_PATHS, ServerLogShipper, serverLogShipper, SHIPPER, usesStaticKeys } from "../logsink";
-import { MODEL_SERVER_ENV_FILE, MODEL_SERVER_SECRETS_DIR, modelContainerSpec, serverEndpoint, TritonSettings, troubleshootingCommands } from "./container";
+import { modelContainerSpec, modelKeyFileOptions, serverEndpoint, TritonSettings, troubleshootingCommands } from "./container";
 import { checkGatewayServicePort, envelopePath, GATEWAY_READY_TIMEOUT_SECONDS, gatewayContainerArgs, gatewayProbe, READINESS_PATH } from "./gateway";
 import type { ServerSettings } from "./schema";
 import {
@@ -192,9 +192,10 @@ export class LightweightServer extends pulumi.ComponentResource {
         const file = (role: string, o: StdinFileOptions, content: pulumi.Output<string>, secret: boolean) =>
             step(role, stdinFileScript(o), s.sudo, [install], { stdin: secret ? pulumi.secret(content) : content, logging: "none" }, secret);
         const k = args.keys;
+        // Triton's admin key: readable by the model container's user only (server.modelContainerUser).
         const modelEnv = file(
             "model-server-env",
-            { path: `${MODEL_SERVER_SECRETS_DIR}/${MODEL_SERVER_ENV_FILE}`, mode: "0600", dirMode: "0700" },
+            modelKeyFileOptions(s.modelContainerUser),
             k.tritonAdminKey.apply((key) => envFileContent({ TRITON_ADMIN_KEY: key })),
             true,
         );

@@ -12,6 +12,9 @@ import { SECRETS_DIR, SERVER_ROOT } from "./scripts";
 const SYSTEM_FOLDERS = ["/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp", "/usr", "/var", "/var/lib", "/var/lib/docker", "/var/log", "/var/run"];
 const SYSTEM_TREES = ["/boot", "/dev", "/etc", "/proc", "/root", "/run", "/sys", "/usr", "/var/lib/docker", "/var/run", "/bin", "/sbin", "/lib"];
 
+/** Largest uid or gid Linux allocates ((uid_t)-1 means "no change" to chown). */
+const MAX_ID = 4_294_967_294;
+
 /** Why a model repository folder is refused, or undefined. Pure: tests call it directly. */
 export function modelRepositoryIssue(folder: string): string | undefined {
     const segments = folder.split("/").slice(1);
@@ -89,6 +92,17 @@ export const serverSchema = z.strictObject({
             }
         })
         .default("/var/lib/triton-platform/models"),
+    /**
+     * The user the model container runs as, `uid:gid` (numbers: the key file on the server is given to
+     * them, and a name would be resolved inside the image). NVIDIA's Triton images have the user
+     * `triton-server`, uid 1000 and gid 1000, and Triton needs no root. `0:0` runs the image's root (an
+     * image that cannot run as another user); the key file then stays root-only.
+     */
+    modelContainerUser: z
+        .string()
+        .regex(/^\d{1,10}:\d{1,10}$/, { error: "expected `uid:gid` in numbers, e.g. 1000:1000 (NVIDIA's triton-server user)" })
+        .refine((u) => u.split(":").every((n) => Number(n) <= MAX_ID), { error: `expected a uid and gid of at most ${MAX_ID}` })
+        .default("1000:1000"),
     /** Size of the model container's /dev/shm in MiB (Docker's 64 MiB is too small for Triton's shared memory). */
     shmSizeMiB: int(64, 65536).default(256),
     /** Docker json-file log rotation of the model container. */

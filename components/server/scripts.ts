@@ -440,8 +440,14 @@ export interface StdinFileOptions {
     path: string;
     /** File mode, e.g. 0600 for keys (0400: read-only for root, the gateway's JWT secret). */
     mode: "0400" | "0600" | "0644";
-    /** Mode of the folder created for it. */
-    dirMode: "0700" | "0755";
+    /** Mode of the folder created for it (0500: read-only for its owner, the model container's user). */
+    dirMode: "0500" | "0700" | "0755";
+    /**
+     * Owner of the file and its folder, as numbers. @default root (0:0). The model server's key file
+     * belongs to the container's user (`server.modelContainerUser`), so a non-root Triton can read it
+     * through its read-only mount; on the server it stays behind the root-only SECRETS_DIR.
+     */
+    owner?: { uid: number; gid: number };
 }
 
 /**
@@ -450,12 +456,14 @@ export interface StdinFileOptions {
  */
 export function stdinFileScript(o: StdinFileOptions): string {
     const slash = o.path.lastIndexOf("/");
-    return `${HEADER(`Install ${o.path} from stdin (mode ${o.mode}).`)}
+    const owner = `${o.owner?.uid ?? 0}:${o.owner?.gid ?? 0}`;
+    return `${HEADER(`Install ${o.path} from stdin (mode ${o.mode}, owner ${owner}).`)}
 umask 077
 root="\${TRITON_FILES_ROOT:-}"
 dir="$root"${shq(o.path.slice(0, slash))}
 path="$root"${shq(o.path)}
 install -d -m ${o.dirMode} "$dir"
+chown ${owner} "$dir"
 chmod ${o.dirMode} "$dir"
 tmp="$(mktemp "$dir/.incoming.XXXXXX")"
 trap 'rm -f "$tmp"' EXIT
@@ -464,8 +472,10 @@ if [[ ! -s "$tmp" ]]; then
   echo "refusing to install an empty $path: nothing arrived on stdin" >&2
   exit 1
 fi
+chown ${owner} "$tmp"
 chmod ${o.mode} "$tmp"
-if [[ -f "$path" ]] && cmp -s "$tmp" "$path"; then
+# Unchanged only when the content, the owner and the mode all are.
+if [[ -f "$path" ]] && cmp -s "$tmp" "$path" && [[ "$(stat -c '%u:%g %a' "$path")" == "$(stat -c '%u:%g %a' "$tmp")" ]]; then
   echo "$path unchanged"
   exit 0
 fi

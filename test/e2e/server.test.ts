@@ -375,6 +375,25 @@ if (notRoot) {
             expect((await host.get(port, "/v2/health/ready", {}, { from: CLIENT_IP })).status).toBe(401);
         });
 
+        it("runs Triton as a non-root user (1000:1000) that reads its admin-key file, and no other user can", async () => {
+            needsBootstrap();
+            expect(host.exec(["docker", "inspect", "--format", "{{.Config.User}}", TRITON_CONTAINER]).stdout.trim()).toBe("1000:1000");
+            // The running process, not only the setting: Triton's real and effective uid and gid.
+            const status = host.exec(["docker", "exec", TRITON_CONTAINER, "cat", "/proc/1/status"]).stdout;
+            expect(/^Uid:\s+(.*)$/m.exec(status)?.[1].split(/\s+/)).toEqual(["1000", "1000", "1000", "1000"]);
+            expect(/^Gid:\s+(.*)$/m.exec(status)?.[1].split(/\s+/)).toEqual(["1000", "1000", "1000", "1000"]);
+            // It started, so it read the key (the start script exits without it); the file is that user's only,
+            // and the model repository is mounted read-only.
+            const keyFile = "/etc/triton-platform/secrets/model-server/model-server.env";
+            expect(host.exec(["stat", "-c", "%u:%g %a", keyFile, path.dirname(keyFile)]).stdout.trim().split("\n")).toEqual(["1000:1000 400", "1000:1000 500"]);
+            expect(host.exec(["docker", "exec", "--user", "1001:1000", TRITON_CONTAINER, "cat", "/run/secrets/triton/model-server.env"]).code).not.toBe(0);
+            const mounts = JSON.parse(host.exec(["docker", "inspect", "--format", "{{json .Mounts}}", TRITON_CONTAINER]).stdout) as { Destination: string; RW: boolean }[];
+            expect(mounts.filter((m) => m.Destination === "/models" || m.Destination === "/run/secrets/triton").map((m) => [m.Destination, m.RW]).sort()).toEqual([
+                ["/models", false],
+                ["/run/secrets/triton", false],
+            ]);
+        });
+
         it("answers SSH only from securityGroup.sshCidrs", async () => {
             needsBootstrap();
             expect(await host.probe(22)).toBe("open");

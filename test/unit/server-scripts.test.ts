@@ -11,6 +11,7 @@ import { renderHaproxyConfig } from "../../components/gateway/haproxy";
 import { DEFAULT_ROUTES, gatewaySchema, routeSchema } from "../../components/gateway/schema";
 import { serverGateway } from "../../components/gateway/server";
 import { gatewayProbe } from "../../components/server/gateway";
+import { modelKeyFileOptions } from "../../components/server/container";
 import { NFT_CHECK_TABLE, NFT_TABLE, renderNftables, renderSshCheckTable } from "../../components/network/nftables";
 import { buildSecurityPolicy } from "../../components/network/rules";
 import { securityGroupSchema } from "../../components/network/schema";
@@ -65,6 +66,7 @@ const scripts: { name: string; text: string; shell: "bash" | "sh" }[] = [
     { name: "firewall", text: firewall, shell: "bash" },
     { name: "sshd", text: sshdScript(), shell: "bash" },
     { name: "key file", text: stdinFileScript({ path: "/etc/triton-platform/secrets/model-server/model-server.env", mode: "0600", dirMode: "0700" }), shell: "bash" },
+    { name: "key file (non-root container user)", text: stdinFileScript(modelKeyFileOptions("1000:1000")), shell: "bash" },
     { name: "claims file", text: stdinFileScript({ path: "/etc/triton-platform/claims.json", mode: "0644", dirMode: "0755" }), shell: "bash" },
     { name: "wait ready", text: waitReadyScript({ url: "http://127.0.0.1:18789/v2/health/ready", timeoutSeconds: 300, containerName: "triton-model-server" }), shell: "bash" },
     { name: "triton start (in the container)", text: tritonStartScript({ envFile: "/run/secrets/triton/model-server.env", ports: { http: 8000, grpc: 8001, metrics: 8002 }, exitTimeoutSeconds: 30 }), shell: "sh" },
@@ -306,6 +308,34 @@ describe("key files travel on stdin and land root-only", () => {
         expect(script).not.toContain("Zk3secretValue9Q");
         // Idempotent: the same content changes nothing.
         expect(run(script, { FAKE_BIN: fakes({}), TRITON_FILES_ROOT: root }, content).stdout).toMatch(/unchanged/);
+    });
+
+    it("gives the model server's key file to the container's user only (uid 1000, 0400 in a 0500 folder), and re-owns an existing root file", () => {
+        const root = tmpdir("files");
+        const file = path.join(root, "etc/triton-platform/secrets/model-server/model-server.env");
+        // Before issue 18: the same content, root-only.
+        expect(run(script, { FAKE_BIN: fakes({}), TRITON_FILES_ROOT: root }, content).status).toBe(0);
+        const owned = stdinFileScript(modelKeyFileOptions("1000:1000"));
+        const res = run(owned, { FAKE_BIN: fakes({}), TRITON_FILES_ROOT: root }, content);
+        expect(res.status, res.stderr).toBe(0);
+        // Same content, new owner: rewritten, not "unchanged".
+        expect(res.stdout).toMatch(/written/);
+        const st = fs.statSync(file);
+        expect({ uid: st.uid, gid: st.gid, mode: (st.mode & 0o777).toString(8) }).toEqual({ uid: 1000, gid: 1000, mode: "400" });
+        const dir = fs.statSync(path.dirname(file));
+        expect({ uid: dir.uid, gid: dir.gid, mode: (dir.mode & 0o777).toString(8) }).toEqual({ uid: 1000, gid: 1000, mode: "500" });
+        // As the container sees it (the folder is the mount, so no ancestor is searched): uid 1000 reads
+        // it, another non-root uid does not.
+        const readAs = (ids: string) =>
+            spawnSync("setpriv", [`--reuid=${ids.split(":")[0]}`, `--regid=${ids.split(":")[1]}`, "--clear-groups", "cat", "model-server.env"], { cwd: path.dirname(file), encoding: "utf8" });
+        expect(readAs("1000:1000").stdout).toBe(content);
+        expect(readAs("1001:1000").status).not.toBe(0);
+        expect(readAs("1001:1000").stderr).toMatch(/Permission denied/);
+        expect(run(owned, { FAKE_BIN: fakes({}), TRITON_FILES_ROOT: root }, content).stdout).toMatch(/unchanged/);
+        // Back to root (server.modelContainerUser 0:0): root-only again.
+        expect(run(stdinFileScript(modelKeyFileOptions("0:0")), { FAKE_BIN: fakes({}), TRITON_FILES_ROOT: root }, content).stdout).toMatch(/written/);
+        expect(fs.statSync(file).uid).toBe(0);
+        expect(fs.statSync(file).mode & 0o777).toBe(0o600);
     });
 
     it("refuses an empty stdin instead of wiping the key", () => {

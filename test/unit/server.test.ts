@@ -154,6 +154,8 @@ describe("LightweightServer", () => {
         expect(i.envs).toBeUndefined();
         expect(i.volumes).toContainEqual({ hostPath: "/etc/triton-platform/secrets/model-server", containerPath: "/run/secrets/triton", readOnly: true });
         expect(i.volumes).toContainEqual({ hostPath: "/var/lib/triton-platform/models", containerPath: "/models", readOnly: true });
+        // Not the image's root: NVIDIA's triton-server user, the owner of the key file it reads.
+        expect(i.user).toBe("1000:1000");
         const start: string = i.entrypoints[2];
         expect(start).toContain(". '/run/secrets/triton/model-server.env'");
         expect(start).toContain('triton-admin-key=${TRITON_ADMIN_KEY}"');
@@ -207,6 +209,36 @@ describe("LightweightServer with a pinned host key, a domain and another SSH por
         expect(one(run, "pulumi:providers:docker").inputs.host).toBe("ssh://ubuntu@203.0.113.10:2222");
         expect(run.outputs.endpoint).toBe("http://models.example.com:18789");
         expect(run.logs.filter((l) => l.startsWith("warn:"))).toEqual([]);
+    });
+});
+
+describe("the model container's user (issue 18: not the image's root)", () => {
+    const keyStep = (run: RunResult) => reveal(commandNamed(run, "model-server-env").inputs.create) as string;
+
+    it("runs Triton as 1000:1000 by default and gives the admin-key file to that user only", async () => {
+        const run = await runMocked(serverProgram({ host: "203.0.113.10" }), { stack: "server" });
+        expect(one(run, "docker:index/container:Container").inputs.user).toBe("1000:1000");
+        expect(keyStep(run)).toContain("chown 1000:1000 \"$tmp\"");
+        expect(keyStep(run)).toContain("chmod 0400 \"$tmp\"");
+        expect(keyStep(run)).toContain("install -d -m 0500 \"$dir\"");
+    });
+
+    it("follows server.modelContainerUser, and keeps the file root-only when it is 0:0", async () => {
+        const other = await runMocked(serverProgram({ host: "203.0.113.10", modelContainerUser: "2000:3000" }), { stack: "server" });
+        expect(one(other, "docker:index/container:Container").inputs.user).toBe("2000:3000");
+        expect(keyStep(other)).toContain("chown 2000:3000 \"$tmp\"");
+        const asRoot = await runMocked(serverProgram({ host: "203.0.113.10", modelContainerUser: "0:0" }), { stack: "server" });
+        expect(one(asRoot, "docker:index/container:Container").inputs.user).toBe("0:0");
+        expect(keyStep(asRoot)).toContain("chown 0:0 \"$tmp\"");
+        expect(keyStep(asRoot)).toContain("chmod 0600 \"$tmp\"");
+    });
+
+    it("refuses a user that is not `uid:gid` in numbers", () => {
+        for (const user of ["triton-server", "1000", "1000:", "-1:0", "1000:1000:1", "4294967295:0"]) {
+            const r = serverSchema.safeParse({ host: "h", modelContainerUser: user });
+            expect(r.success, user).toBe(false);
+        }
+        expect(serverSchema.parse({ host: "h" }).modelContainerUser).toBe("1000:1000");
     });
 });
 
