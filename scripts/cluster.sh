@@ -94,6 +94,12 @@ build() {
     log "another scripts/cluster.sh build holds $CLUSTER_CACHE/.lock; waiting for it"
     flock 8
   fi
+  build_locked
+  # Closed before anything is started: the cluster's processes would inherit the lock and hold it.
+  exec 8>&-
+}
+
+build_locked() {
   local t0=$SECONDS ld dest c
 
   dest=$(bindir etcd)
@@ -300,6 +306,16 @@ EOF
   done
 }
 
+# retry SECONDS COMMAND...: runs COMMAND (quietly) until it succeeds or SECONDS have passed.
+retry() {
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || { "$@" >&2; return 1; }
+    sleep 1
+  done
+}
+
 up() {
   parse_cluster_args "$@"
   build
@@ -309,7 +325,7 @@ up() {
     local t0=$SECONDS dir="$WORKDIR/clusters/$NAME"
     if [[ -d $dir ]]; then
       log "removing the stopped cluster '$NAME' left in $dir"
-      kwokctl delete cluster --name "$NAME" --kubeconfig "" >/dev/null 2>&1 || rm -rf "$dir"
+      kwokctl delete cluster --name "$NAME" --kubeconfig "$KUBECONFIG_FILE" >/dev/null 2>&1 || rm -rf "$dir"
     fi
     local conf
     conf=$(mktemp)
@@ -318,7 +334,7 @@ up() {
     if ! kwokctl create cluster --name "$NAME" --config "$conf" --kubeconfig "" --wait 2m >"$LOGS/up-$NAME.log" 2>&1; then
       rm -f "$conf"
       tail -n 25 "$LOGS/up-$NAME.log" >&2 || true
-      kwokctl delete cluster --name "$NAME" --kubeconfig "" >/dev/null 2>&1 || true
+      kwokctl delete cluster --name "$NAME" --kubeconfig "$KUBECONFIG_FILE" >/dev/null 2>&1 || true
       die "kwokctl create cluster failed; its output is in $LOGS/up-$NAME.log, the components' logs in $dir/logs"
     fi
     rm -f "$conf"
@@ -328,8 +344,9 @@ up() {
     kubectl apply -f "$nodes" >/dev/null || die "creating the kwok nodes failed"
     rm -f "$nodes"
     kubectl apply --server-side -f "$(bindir crds)/crds" >/dev/null || die "installing the CRDs failed"
-    kubectl wait --for condition=Established --timeout 60s crd --all >/dev/null || die "the CRDs did not become Established"
-    kubectl wait --for condition=Ready --timeout 60s node --all >/dev/null || die "the kwok nodes did not become Ready"
+    # `kubectl wait` fails at once on an object without status conditions yet: retry until the deadline.
+    retry 60 kubectl wait --for condition=Established --timeout 5s crd --all || die "the CRDs did not become Established"
+    retry 60 kubectl wait --for condition=Ready --timeout 5s node --all || die "the kwok nodes did not become Ready"
     log "cluster '$NAME' up in $((SECONDS - t0)) s: $(kubectl get nodes --no-headers | wc -l) nodes in zones $CLUSTER_ZONES"
   fi
   log "kubeconfig: $KUBECONFIG_FILE   (kubectl: $(bindir kubernetes)/kubectl)"
@@ -350,6 +367,8 @@ stack_env() {
 
 deploy() {
   stack_env
+  # `down` destroys the stack's objects before it stops a cluster that was deployed to.
+  touch "$WORKDIR/clusters/$NAME/deployed-stack"
   pulumi stack select cluster >/dev/null 2>&1 || pulumi stack init cluster --secrets-provider passphrase >/dev/null
   pulumi up --stack cluster --yes --non-interactive --skip-preview
   log "deployed: $REPO_ROOT/node_modules/.bin/pulumi stack output --stack cluster; kubectl: KUBECONFIG=$KUBECONFIG_FILE $(bindir kubernetes)/kubectl get pods -A"
@@ -358,7 +377,7 @@ deploy() {
 down() {
   parse_cluster_args "$@"
   go_env
-  if running && [[ $NAME == triton ]]; then
+  if [[ -f $WORKDIR/clusters/$NAME/deployed-stack ]] && running; then
     (
       stack_env
       if pulumi stack select cluster >/dev/null 2>&1; then
@@ -369,7 +388,7 @@ down() {
   fi
   if [[ -d $WORKDIR/clusters/$NAME ]]; then
     [[ -x "$(bindir kwok)/kwokctl" ]] || die "kwokctl is not built (scripts/cluster.sh build); cannot stop '$NAME'"
-    kwokctl delete cluster --name "$NAME" --kubeconfig "" >&2 || die "kwokctl delete cluster --name $NAME failed"
+    kwokctl delete cluster --name "$NAME" --kubeconfig "$KUBECONFIG_FILE" >"$LOGS/down-$NAME.log" 2>&1 || die "kwokctl delete cluster --name $NAME failed (output: $LOGS/down-$NAME.log)"
     log "cluster '$NAME' deleted"
   else
     log "no cluster '$NAME' in $WORKDIR"
