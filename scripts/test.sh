@@ -29,6 +29,7 @@ need "Alertmanager and amtool build (scripts/install-alertmanager.sh)" "bash scr
 if ! $unit_only; then
   need "Pulumi CLI, language host and providers (scripts/toolchain.sh)" "bash scripts/toolchain.sh"
   need "Triton Inference Server from PyPI's nvidia-pytriton (scripts/install-triton.sh)" "bash scripts/install-triton.sh --print-path >/dev/null"
+  need "Kubernetes control plane, etcd and kwok builds (scripts/cluster.sh build)" "bash scripts/cluster.sh build"
 fi
 
 started=$SECONDS
