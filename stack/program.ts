@@ -203,8 +203,14 @@ export function deployPlatform(def: StackDefinition, secrets: StackSecrets): Pla
             firewall: { ruleset: renderNftables(securityPolicy), sshCheck: renderSshCheckTable(securityPolicy), table: NFT_TABLE, checkTable: NFT_CHECK_TABLE },
             triton: { servicePort: def.modelService.servicePort, ports: def.modelService.ports, exitTimeoutSeconds: def.modelService.exitTimeoutSeconds },
             // R8-R10: haproxy on 80 and 18789 verifying HS256 JWTs, Triton on 127.0.0.1 behind it; with
-            // gateway.enabled false, Triton on 18789 itself. The JWT secret comes from `keys` above.
-            gateway: { settings: def.gateway, jwt: def.keys.jwt },
+            // gateway.enabled false, Triton on 18789 itself. The JWT secret comes from `keys` above, and
+            // (rotation without an outage, as the Kubernetes gateway) the previous period's secret with the
+            // end of its overlap.
+            gateway: {
+                settings: def.gateway,
+                jwt: def.keys.jwt,
+                previousJwt: { secret: keys.jwtPreviousSecret, acceptedUntilEpoch: keys.jwtRotation.apply((r) => r.previousAcceptedUntilEpoch) },
+            },
             instance,
             localSsh: { name: instance },
             // R13: Triton's logs to object storage; static keys when both secrets are set.

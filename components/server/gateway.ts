@@ -92,6 +92,16 @@ export function checkGatewayServicePort(servicePort: number, listenPorts: readon
     }
 }
 
+/**
+ * Whether the previous rotation period's JWT secret goes onto the server: while its overlap runs
+ * (`now` before `acceptedUntilEpoch`, Unix seconds) it is written beside the current one; after it the
+ * file is removed, so a secret the gateway no longer accepts does not stay on the disk. The gateway also
+ * refuses it after that instant by itself (`date lt <end>` in haproxy.cfg), whether or not an `up` ran.
+ */
+export function previousJwtFileAction(nowEpochSeconds: number, acceptedUntilEpoch: number): "write" | "remove" {
+    return nowEpochSeconds < acceptedUntilEpoch ? "write" : "remove";
+}
+
 /** What the gateway container needs besides serverGateway()'s description. */
 export interface GatewayContainerOptions {
     /** The log shipper's source options for `entry-point` (its lines are then shipped, R13). */

@@ -8,9 +8,10 @@ import type { JwtPolicy } from "../gateway/haproxy";
 import type { GatewaySettings } from "../gateway/schema";
 import { SERVER_GATEWAY_CONTAINER, ServerGateway, serverGateway } from "../gateway/server";
 import type { KeyClaims } from "../keys/claims";
+import { resolveNow } from "../keys/rotation";
 import { LogSinkDefinition, SERVER_PATHS, ServerLogShipper, serverLogShipper, SHIPPER, usesStaticKeys } from "../logsink";
 import { modelContainerSpec, modelKeyFileOptions, serverEndpoint, TritonSettings, troubleshootingCommands } from "./container";
-import { checkGatewayServicePort, envelopePath, GATEWAY_READY_TIMEOUT_SECONDS, gatewayContainerArgs, gatewayProbe, READINESS_PATH } from "./gateway";
+import { checkGatewayServicePort, envelopePath, previousJwtFileAction, GATEWAY_READY_TIMEOUT_SECONDS, gatewayContainerArgs, gatewayProbe, READINESS_PATH } from "./gateway";
 import type { ServerSettings } from "./schema";
 import {
     CONTAINER_NAME,
@@ -22,6 +23,7 @@ import {
     logShipperReadyScript,
     preflightScript,
     remoteCommand,
+    removeFileScript,
     SECRETS_DIR,
     SERVER_ROOT,
     sshdScript,
@@ -84,6 +86,13 @@ export interface ServerGatewayOptions {
     settings: GatewaySettings;
     /** The R10 claims the gateway checks (the definition's `keys.jwt`). */
     jwt: JwtPolicy;
+    /**
+     * Key rotation without an outage (Keys.jwtPreviousSecret and jwtRotation), as the Kubernetes gateway
+     * takes it: the previous period's JWT secret, accepted until `acceptedUntilEpoch` (Unix seconds).
+     * While that overlap runs it is written to `jwt-secret-previous` beside the current secret (stdin,
+     * root, 0400); after it the file is removed. Unset: the current secret only.
+     */
+    previousJwt?: { secret: pulumi.Input<string>; acceptedUntilEpoch: pulumi.Input<number> };
 }
 
 /** Arguments of a LightweightServer. */
@@ -114,6 +123,11 @@ export interface LightweightServerArgs {
      * @default directory /tmp/triton-platform-ssh-%i, name = the component name
      */
     localSsh?: { directory?: string; name?: string };
+    /**
+     * The clock deciding whether the JWT overlap still runs (gateway.previousJwt).
+     * @default TRITON_PLATFORM_NOW when set, else the current time (the Keys component's clock)
+     */
+    now?: Date;
 }
 
 /**
@@ -139,9 +153,16 @@ export class LightweightServer extends pulumi.ComponentResource {
         const s = args.settings;
         // The gateway's plan is pure and comes first: it decides where Triton publishes.
         const gatewayArgs = args.gateway?.settings.enabled ? args.gateway : undefined;
-        const gw = gatewayArgs
-            ? serverGateway({ settings: gatewayArgs.settings, jwt: gatewayArgs.jwt, tritonHttpPort: args.triton.ports.http, tritonMetricsPort: args.triton.ports.metrics })
-            : undefined;
+        const gatewayFor = (a: ServerGatewayOptions, previousKeyValidUntil?: number) =>
+            serverGateway({
+                settings: a.settings,
+                jwt: previousKeyValidUntil === undefined ? a.jwt : { ...a.jwt, previousKeyValidUntil },
+                tritonHttpPort: args.triton.ports.http,
+                tritonMetricsPort: args.triton.ports.metrics,
+            });
+        // With a previous JWT secret, the overlap's end is an Output: only haproxy.cfg (and its fingerprint)
+        // depend on its value, resolved in declareGateway; ports, files and the container do not.
+        const gw = gatewayArgs ? gatewayFor(gatewayArgs, gatewayArgs.previousJwt ? 0 : undefined) : undefined;
         if (gw) {
             checkGatewayServicePort(args.triton.servicePort, gw.listenPorts);
         }
@@ -267,7 +288,26 @@ export class LightweightServer extends pulumi.ComponentResource {
             triggers: [container.id],
         });
         const gateway =
-            gw && gatewayArgs && this.declareGateway(name, gw, gatewayArgs.settings, { s, step, file, jwtSecret: k.jwtSecret, engine, instance: args.instance, shipper, triton: container, tritonReady: ready, firewall });
+            gw &&
+            gatewayArgs &&
+            this.declareGateway(name, gw, gatewayArgs.settings, {
+                s,
+                step,
+                file,
+                jwtSecret: k.jwtSecret,
+                previousJwt: gatewayArgs.previousJwt && {
+                    secret: pulumi.output(gatewayArgs.previousJwt.secret),
+                    acceptedUntilEpoch: pulumi.output(gatewayArgs.previousJwt.acceptedUntilEpoch),
+                    plan: (until: number) => gatewayFor(gatewayArgs, until),
+                    nowEpochSeconds: Math.floor(resolveNow(args.now).getTime() / 1000),
+                },
+                engine,
+                instance: args.instance,
+                shipper,
+                triton: container,
+                tritonReady: ready,
+                firewall,
+            });
 
         this.endpoint = pulumi.all([ready.stdout, gateway?.ready.stdout]).apply(() => serverEndpoint(s, args.triton.servicePort));
         this.troubleshooting = pulumi.output(
@@ -308,6 +348,8 @@ export class LightweightServer extends pulumi.ComponentResource {
             step: (role: string, script: string, sudo: boolean, dependsOn: pulumi.Resource[], extra?: Partial<command.remote.CommandArgs>, secretStdin?: boolean) => command.remote.Command;
             file: (role: string, o: StdinFileOptions, content: pulumi.Output<string>, secret: boolean) => command.remote.Command;
             jwtSecret: pulumi.Output<string>;
+            /** The previous JWT secret, the overlap's end, the gateway's plan for that end, and now. */
+            previousJwt?: { secret: pulumi.Output<string>; acceptedUntilEpoch: pulumi.Output<number>; plan: (until: number) => ServerGateway; nowEpochSeconds: number };
             engine: docker.Provider;
             instance: string;
             shipper?: ServerLogShipper;
@@ -317,9 +359,30 @@ export class LightweightServer extends pulumi.ComponentResource {
         },
     ): { container: docker.Container; ready: command.remote.Command } {
         const { s, step, file } = ctx;
-        const config = file("gateway-config", { path: gw.configFile.path, mode: "0644", dirMode: "0755" }, pulumi.output(gw.config), false);
+        const prev = ctx.previousJwt;
+        // With a previous secret, haproxy.cfg carries the overlap's end (`date lt <end>`): it refuses that
+        // secret afterwards by itself.
+        const plan = prev ? prev.acceptedUntilEpoch.apply((until) => prev.plan(until)) : pulumi.output(gw);
+        const config = file("gateway-config", { path: gw.configFile.path, mode: "0644", dirMode: "0755" }, plan.config, false);
         // The secret alone in its file (no newline needed: the container reads it with `$(cat ...)`).
         const secret = file("gateway-jwt-secret", { path: gw.secretFile.path, mode: secretFileMode(gw.secretFile.mode), dirMode: "0700" }, ctx.jwtSecret, true);
+        // Rotation without an outage: the previous period's secret beside it, exactly as the current one
+        // (stdin, secret in the state, not logged, root 0400) while the overlap runs; removed after it. The
+        // script differs (write or remove), so the step's id, a label of the container, changes with it.
+        const previous =
+            prev &&
+            (() => {
+                const action = prev.acceptedUntilEpoch.apply((until) => previousJwtFileAction(prev.nowEpochSeconds, until));
+                const path = gw.previousSecretFile.path;
+                const script = action.apply((a) =>
+                    a === "write" ? stdinFileScript({ path, mode: secretFileMode(gw.previousSecretFile.mode), dirMode: "0700" }) : removeFileScript(path),
+                );
+                return step("gateway-jwt-previous-secret", "", s.sudo, [ctx.firewall], {
+                    create: script.apply((sc) => remoteCommand(sc, { sudo: s.sudo })),
+                    stdin: pulumi.secret(pulumi.all([action, prev.secret]).apply(([a, value]) => (a === "write" ? value : ""))),
+                    logging: "none",
+                }, true);
+            })();
 
         const image = new docker.RemoteImage(`${name}-gateway-image`, { name: settings.image, keepLocally: true }, { parent: this, provider: ctx.engine });
         const labels = recommendedLabels({ name: "gateway", instance: ctx.instance, component: "entry-point", version: imageTag(settings.image) });
@@ -334,14 +397,15 @@ export class LightweightServer extends pulumi.ComponentResource {
                     ...Object.entries(labels).map(([label, value]) => ({ label, value })),
                     ...(source?.labels ?? []),
                     // haproxy reads its files at start only: a new config or secret recreates the container.
-                    { label: "triton-platform/config-sha256", value: gw.fingerprint },
+                    { label: "triton-platform/config-sha256", value: plan.fingerprint },
                     { label: "triton-platform/config-file-revision", value: config.id },
                     { label: "triton-platform/key-file-revision", value: secret.id },
+                    ...(previous ? [{ label: "triton-platform/previous-key-file-revision", value: previous.id }] : []),
                 ],
             },
             // Host ports 80 and 18789: after Triton's container (which may have held 18789 before the
             // gateway existed) and before a replacement binds them again.
-            { parent: this, provider: ctx.engine, dependsOn: [config, secret, ctx.triton, ctx.firewall], deleteBeforeReplace: true },
+            { parent: this, provider: ctx.engine, dependsOn: [config, secret, ...(previous ? [previous] : []), ctx.triton, ctx.firewall], deleteBeforeReplace: true },
         );
         const ready = step(
             "gateway-ready",

@@ -484,6 +484,23 @@ echo "$path written"
 `;
 }
 
+/**
+ * Removes a file the program wrote once it is no longer wanted (the previous JWT secret after its overlap);
+ * a file already absent is fine. Prints only the path.
+ */
+export function removeFileScript(path: string): string {
+    return `${HEADER(`Remove ${path} (no longer used).`)}
+root="\${TRITON_FILES_ROOT:-}"
+path="$root"${shq(path)}
+if [[ -e "$path" || -L "$path" ]]; then
+  rm -f "$path"
+  echo "$path removed"
+else
+  echo "$path absent"
+fi
+`;
+}
+
 /** Env-file line values allowed unquoted: what docker's --env-file, systemd and sh all read the same way. */
 const ENV_VALUE = /^[A-Za-z0-9._~+/=-]+$/;
 

@@ -394,6 +394,29 @@ if (notRoot) {
             ]);
         });
 
+        it("accepts a token signed with the previous JWT secret while the rotation's overlap runs, from the file the server wrote", async () => {
+            needsBootstrap();
+            const exported = cli(sandbox, ["stack", "export", "--show-secrets", "--stack", STACK]);
+            expect(exported.code, exported.stderr).toBe(0);
+            const doc = JSON.parse(exported.stdout);
+            const keys = doc.deployment.resources.find((r: { type: string }) => r.type === "triton-platform:keys:Keys");
+            const rotation = keys.outputs.jwtRotation as { signingKey: string; previousKey: string; previousAcceptedUntilEpoch: number };
+            // A token as `npm run token` minted it before the rotation: with the slot that signed then.
+            keys.outputs.jwtRotation = { ...rotation, signingKey: rotation.previousKey };
+            const { jwtSecret: previous, claims } = secretsFromExport(doc);
+            const oldToken = await mintToken(previous, claims, { scope: ["chat:write"] });
+            const previousFile = "/etc/triton-platform/secrets/gateway/jwt-secret-previous";
+            // Which branch runs depends on the date (a 2-day overlap every keys.rotationDays); each asserts what
+            // the server must do then.
+            if (Date.now() < rotation.previousAcceptedUntilEpoch * 1000) {
+                expect(host.exec(["stat", "-c", "%u:%g %a", previousFile]).stdout.trim()).toBe("0:0 400");
+                expect(await host.get(SERVICE_PORT, "/v2/health/ready", { authorization: `Bearer ${oldToken}` })).toEqual({ status: 200, body: "ready\n" });
+            } else {
+                expect(host.exec(["test", "-e", previousFile]).code, "no previous secret on the disk after the overlap").not.toBe(0);
+                expect((await host.get(SERVICE_PORT, "/v2/health/ready", { authorization: `Bearer ${oldToken}` })).status).toBe(401);
+            }
+        });
+
         it("answers SSH only from securityGroup.sshCidrs", async () => {
             needsBootstrap();
             expect(await host.probe(22)).toBe("open");

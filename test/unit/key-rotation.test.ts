@@ -3,6 +3,9 @@
 // overlap; the plan shows in every preview. The real-haproxy half (a token minted before the rotation
 // works during the overlap and fails after it) is in test/e2e/gateway.test.ts.
 import * as pulumi from "@pulumi/pulumi";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
 import { describe, expect, it } from "vitest";
 import { clusterProvider } from "../../components/cluster/provider";
 import { Gateway, gatewaySchema } from "../../components/gateway";
@@ -110,5 +113,66 @@ describe("the dev program: the gateway holds both secrets and the overlap's end"
         expect(cfg).toContain("set-var proc.jwt_key_prev env(JWT_SECRET_PREVIOUS)");
         // Neither secret is in the config or the outputs in plain form: only the Secret holds them.
         expect(run.secretOutputs).not.toContain("keyRotation");
+    });
+});
+
+describe("the server program: the gateway on the server gets the previous secret and the overlap's end", () => {
+    const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAAROTATIONFAKE\n-----END OPENSSH PRIVATE KEY-----";
+    const COMMAND = "command:remote:Command";
+    /** The server stack at `now`; each random key's result is `value-of-<resource name>`. */
+    async function serverAt(now: string) {
+        const home = process.env.HOME;
+        const previousNow = process.env.TRITON_PLATFORM_NOW;
+        process.env.HOME = fs.mkdtempSync(path.join(os.tmpdir(), "key-rotation-server-"));
+        process.env.TRITON_PLATFORM_NOW = now;
+        try {
+            return await runMocked(
+                () => {
+                    const monitor = pulumi.runtime.getMonitor() as any;
+                    const mocks = monitor.mocks;
+                    monitor.mocks = {
+                        call: (args: pulumi.runtime.MockCallArgs) => mocks.call(args),
+                        newResource: async (args: pulumi.runtime.MockResourceArgs) => {
+                            const result = await mocks.newResource(args);
+                            return args.type === RANDOM ? { ...result, state: { ...result.state, result: `value-of-${args.name}` } } : result;
+                        },
+                    };
+                    return deployPlatform(loadDefinition(), readSecrets());
+                },
+                { stack: "server", config: stackFileConfig("server"), secrets: { serverPrivateKey: PRIVATE_KEY } },
+            );
+        } finally {
+            fs.rmSync(process.env.HOME!, { recursive: true, force: true });
+            process.env.HOME = home;
+            if (previousNow === undefined) {
+                delete process.env.TRITON_PLATFORM_NOW;
+            } else {
+                process.env.TRITON_PLATFORM_NOW = previousNow;
+            }
+        }
+    }
+    const stdinOf = (run: Awaited<ReturnType<typeof serverAt>>, name: string) => {
+        const stdin = ofType(run, COMMAND).find((c) => c.name === name)!.inputs.stdin;
+        return stdin !== null && typeof stdin === "object" && "value" in stdin ? { secret: true, value: stdin.value } : { secret: false, value: stdin };
+    };
+
+    it("across a rotation: the new secret signs, the one that signed before is written beside it until the overlap ends, then removed", async () => {
+        const before = await serverAt("2026-03-07T23:00:00Z"); // period 227: slot b signs, no overlap running
+        const during = await serverAt("2026-03-08T01:00:00Z"); // period 228: slot a signs, b accepted until 2026-03-10
+        const later = await serverAt("2026-03-10T00:00:00Z"); // the overlap is over
+        expect(stdinOf(before, "server-gateway-jwt-secret").value).toBe("value-of-keys-jwt-secret-b");
+        expect(stdinOf(during, "server-gateway-jwt-secret").value).toBe("value-of-keys-jwt-secret");
+        // What signed the tokens minted before the rotation is what the server's gateway accepts during the overlap.
+        expect(stdinOf(during, "server-gateway-jwt-previous-secret")).toEqual({ secret: true, value: "value-of-keys-jwt-secret-b" });
+        const configOf = (run: Awaited<ReturnType<typeof serverAt>>) => stdinOf(run, "server-gateway-config").value as string;
+        expect(configOf(during)).toContain(`!{ date lt ${Date.parse("2026-03-10T00:00:00Z") / 1000} }`);
+        for (const run of [before, later]) {
+            const create = ofType(run, COMMAND).find((c) => c.name === "server-gateway-jwt-previous-secret")!.inputs.create as string;
+            expect(create).toContain("rm -f");
+            expect(stdinOf(run, "server-gateway-jwt-previous-secret").value).toBe("");
+        }
+        // Nowhere else in plain form.
+        const plain = JSON.stringify(during.resources.map((r) => ({ ...r.inputs, stdin: undefined, connection: undefined })));
+        expect(plain).not.toContain("value-of-keys-jwt-secret");
     });
 });

@@ -45,7 +45,7 @@ const labelsOf = (c: Registered) => Object.fromEntries((c.inputs.labels as { lab
 const scratch = fs.mkdtempSync(path.join(os.tmpdir(), "server-gateway-"));
 afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
-function serverProgram(gateway: ServerGatewayOptions | undefined, servicePort = 18789) {
+function serverProgram(gateway: ServerGatewayOptions | undefined, servicePort = 18789, now?: Date) {
     return async () => {
         const server = new LightweightServer("server", {
             settings: serverSchema.parse({ host: "203.0.113.10", user: "ubuntu" }),
@@ -63,6 +63,7 @@ function serverProgram(gateway: ServerGatewayOptions | undefined, servicePort = 
             gateway,
             instance: "triton-platform-server",
             localSsh: { directory: scratch, name: "triton-platform-server" },
+            now,
         });
         return { endpoint: server.endpoint, troubleshooting: server.troubleshooting, gatewayContainerName: server.gatewayContainerName };
     };
@@ -201,6 +202,84 @@ describe("LightweightServer with the gateway (issue 8)", () => {
     });
 });
 
+describe("LightweightServer with a previous JWT secret (issue 18: key rotation without an outage)", () => {
+    const settings = gatewaySchema.parse({});
+    const PREVIOUS = "PreviousJwtSecretValueGw00000000000000000006";
+    const END = Date.parse("2026-03-10T00:00:00Z") / 1000; // the overlap's end (window start + 2 days)
+    const rotating = (now: string) =>
+        runMocked(
+            serverProgram(
+                { settings, jwt: JWT, previousJwt: { secret: pulumi.secret(PREVIOUS), acceptedUntilEpoch: pulumi.output(END) } },
+                18789,
+                new Date(now),
+            ),
+            { stack: "server" },
+        );
+    let during: RunResult;
+    let after: RunResult;
+    beforeAll(async () => {
+        during = await rotating("2026-03-08T01:00:00Z");
+        after = await rotating("2026-03-10T00:00:00Z");
+    });
+    const step = (run: RunResult) => one(run, COMMAND, "server-gateway-jwt-previous-secret");
+    const config = (run: RunResult) => one(run, COMMAND, "server-gateway-config").inputs.stdin as string;
+
+    it("during the overlap, writes the previous secret on stdin into jwt-secret-previous (root, 0400), exactly as the current one", () => {
+        const prev = step(during);
+        expect(isSecret(prev.inputs.stdin)).toBe(true);
+        expect(reveal(prev.inputs.stdin)).toBe(PREVIOUS);
+        expect(prev.inputs.logging).toBe("none");
+        expect(prev.opts.additionalSecretOutputs).toContain("stdin");
+        const script = scriptOf(prev.inputs.create);
+        expect(prev.inputs.create).toMatch(/^sudo -n bash -c '/);
+        expect(script).toContain("path=\"$root\"'/etc/triton-platform/secrets/gateway/jwt-secret-previous'");
+        expect(script).toContain('chmod 0400 "$tmp"');
+        expect(script).toContain("chown 0:0");
+        // Never on a command line, in a container setting or in the config.
+        for (const c of ofType(during, COMMAND)) {
+            expect(JSON.stringify(c.inputs.create)).not.toContain(PREVIOUS);
+        }
+        expect(JSON.stringify(one(during, CONTAINER, "server-gateway").inputs)).not.toContain(PREVIOUS);
+        expect(config(during)).not.toContain(PREVIOUS);
+    });
+
+    it("passes the overlap's end: haproxy.cfg refuses the previous secret after it, and the container reads the file into JWT_SECRET_PREVIOUS", () => {
+        for (const run of [during, after]) {
+            expect(config(run)).toContain(`!{ date lt ${END} }`);
+            expect(config(run)).toContain("set-var proc.jwt_key_prev env(JWT_SECRET_PREVIOUS)");
+            expect(String(one(run, CONTAINER, "server-gateway").inputs.entrypoints[2])).toContain('JWT_SECRET_PREVIOUS="$(cat /run/secrets/gateway/jwt-secret-previous)"');
+        }
+        // Without a previous secret, the config has neither.
+        expect(serverGateway({ settings, jwt: JWT }).config).not.toContain("jwt_key_prev");
+    });
+
+    it("recreates the gateway when the file changes: its step is a dependency and its id a label of the container", () => {
+        const c = one(during, CONTAINER, "server-gateway");
+        expect(dependsOnNames(c)).toContain("server-gateway-jwt-previous-secret");
+        expect(Object.keys(labelsOf(c))).toContain("triton-platform/previous-key-file-revision");
+        expect(labelsOf(c)["triton-platform/config-sha256"]).toBe(
+            serverGateway({ settings, jwt: { ...JWT, previousKeyValidUntil: END }, tritonHttpPort: 8000, tritonMetricsPort: 8002 }).fingerprint,
+        );
+    });
+
+    it("after the overlap, removes the file and sends no secret", () => {
+        const prev = step(after);
+        const script = scriptOf(prev.inputs.create);
+        expect(script).toContain("rm -f \"$path\"");
+        expect(script).toContain("/etc/triton-platform/secrets/gateway/jwt-secret-previous");
+        expect(script).not.toContain("cat > ");
+        expect(reveal(prev.inputs.stdin)).toBe("");
+        expect(JSON.stringify(after.resources.map((r) => r.inputs))).not.toContain(PREVIOUS);
+        // The script differs from the overlap's, so the step is replaced and the gateway restarts without it.
+        expect(prev.inputs.create).not.toBe(step(during).inputs.create);
+    });
+
+    it("without a previous secret there is no such step", async () => {
+        const run = await runMocked(serverProgram({ settings, jwt: JWT }), { stack: "server" });
+        expect(ofType(run, COMMAND).map((c) => c.name)).not.toContain("server-gateway-jwt-previous-secret");
+    });
+});
+
 describe("LightweightServer with the gateway disabled keeps Triton on 18789", () => {
     it.each([
         ["gateway.enabled false", { settings: gatewaySchema.parse({ enabled: false }), jwt: JWT }],
@@ -290,6 +369,15 @@ describe("the server stack (Pulumi.server.yaml) with the gateway", () => {
         // The secret of the slot that signs in the current rotation period.
         const signing = jwtRotation(resolveNow(), keysSchema.parse({})).signing === "a" ? "keys-jwt-secret" : "keys-jwt-secret-b";
         expect(file.stdin.value).toBe(GENERATED[signing]);
+    });
+
+    it("the previous period's JWT secret travels only inside the secret envelope, to jwt-secret-previous (or the file is removed after the overlap)", () => {
+        const rotation = jwtRotation(resolveNow(), keysSchema.parse({}));
+        const file = sent.find((s) => s.name === "server-gateway-jwt-previous-secret")!.value as Record<string, any>;
+        expect(file.stdin[SIG_KEY]).toBe(SECRET_SIG);
+        const overlap = resolveNow().getTime() < rotation.previousAcceptedUntilEpoch * 1000;
+        expect(file.stdin.value).toBe(overlap ? GENERATED[rotation.previous === "a" ? "keys-jwt-secret" : "keys-jwt-secret-b"] : "");
+        expect(one(run, COMMAND, "server-gateway-config").inputs.stdin).toContain(`!{ date lt ${rotation.previousAcceptedUntilEpoch} }`);
     });
 
     it("ships the gateway's access log: the log shipper's source label for the entry point", () => {

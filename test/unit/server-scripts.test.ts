@@ -11,6 +11,9 @@ import { renderHaproxyConfig } from "../../components/gateway/haproxy";
 import { DEFAULT_ROUTES, gatewaySchema, routeSchema } from "../../components/gateway/schema";
 import { serverGateway } from "../../components/gateway/server";
 import { gatewayProbe } from "../../components/server/gateway";
+import { buildClaims } from "../../components/keys/claims";
+import { mintToken } from "../../components/keys/jwt";
+import { keysSchema } from "../../components/keys/schema";
 import { modelKeyFileOptions } from "../../components/server/container";
 import { NFT_CHECK_TABLE, NFT_TABLE, renderNftables, renderSshCheckTable } from "../../components/network/nftables";
 import { buildSecurityPolicy } from "../../components/network/rules";
@@ -27,6 +30,7 @@ import {
     logShipperReadyScript,
     preflightScript,
     remoteCommand,
+    removeFileScript,
     sshdScript,
     stdinFileScript,
     tritonStartScript,
@@ -75,6 +79,12 @@ const scripts: { name: string; text: string; shell: "bash" | "sh" }[] = [
     { name: "gateway config file", text: stdinFileScript({ path: "/etc/triton-platform/gateway/haproxy.cfg", mode: "0644", dirMode: "0755" }), shell: "bash" },
     { name: "gateway JWT secret file", text: stdinFileScript({ path: "/etc/triton-platform/secrets/gateway/jwt-secret", mode: "0400", dirMode: "0700" }), shell: "bash" },
     { name: "gateway ready", text: gatewayReady, shell: "bash" },
+    { name: "remove a file (the previous JWT secret after its overlap)", text: removeFileScript("/etc/triton-platform/secrets/gateway/jwt-secret-previous"), shell: "bash" },
+    {
+        name: "gateway start with a previous JWT secret (in the container)",
+        text: `#!/bin/sh\n${String((serverGateway({ settings: gatewaySchema.parse({}), jwt: { ...JWT, previousKeyValidUntil: 1_773_100_800 } }).container.entrypoints as string[])[2])}\n`,
+        shell: "sh",
+    },
     {
         name: "gateway ready (POST probe)",
         text: gatewayReadyScript({ containerName: "g", healthUrl: "http://127.0.0.1:8405/healthz", listenerUrls: ["http://127.0.0.1:80"], probe: { method: "POST", path: "/hooks/x", expectStatus: 401 }, timeoutSeconds: 5 }),
@@ -609,23 +619,33 @@ describe("the gateway's secret file and start command, with the real haproxy", (
      * loopback listeners on free ports (the server's 80/18789 may be taken here), and runs the gateway's
      * own start command (container paths pointed at the test folders) until haproxy's probe answers.
      */
-    async function startGateway(secret: string): Promise<{ proc: ChildProcess; ports: number[]; stats: number; stderr: () => string; secretFile: string }> {
-        const root = tmpdir("gw-real");
-        const secretFile = path.join(root, serverGw.secretFile.path);
-        const write = run(stdinFileScript({ path: serverGw.secretFile.path, mode: "0400", dirMode: "0700" }), { FAKE_BIN: fakes({}), TRITON_FILES_ROOT: root }, secret);
+    async function startGateway(
+        secret: string,
+        previous?: { secret?: string; until: number; root?: string },
+    ): Promise<{ proc: ChildProcess; ports: number[]; stats: number; stderr: () => string; secretFile: string; root: string }> {
+        const root = previous?.root ?? tmpdir("gw-real");
+        const jwt = previous ? { ...JWT, previousKeyValidUntil: previous.until } : JWT;
+        const gw = serverGateway({ settings: gatewaySchema.parse({}), jwt });
+        const secretFile = path.join(root, gw.secretFile.path);
+        const write = run(stdinFileScript({ path: gw.secretFile.path, mode: "0400", dirMode: "0700" }), { FAKE_BIN: fakes({}), TRITON_FILES_ROOT: root }, secret);
         expect(write.status).toBe(0);
+        if (previous?.secret !== undefined) {
+            // The server component's step for the previous secret: the same stdin file script.
+            const prev = run(stdinFileScript({ path: gw.previousSecretFile.path, mode: "0400", dirMode: "0700" }), { FAKE_BIN: fakes({}), TRITON_FILES_ROOT: root }, previous.secret);
+            expect(prev.status, prev.stderr).toBe(0);
+        }
         const [a, b, stats] = [await freePort(), await freePort(), await freePort()];
         const configDir = path.join(root, "etc/triton-platform/gateway");
         fs.mkdirSync(configDir, { recursive: true });
         const config = renderHaproxyConfig({
             settings: gatewaySchema.parse({}),
-            jwt: JWT,
+            jwt,
             listeners: [a, b].map((port) => ({ name: `port-${port}`, address: "127.0.0.1", port })),
             statsListener: { address: "127.0.0.1", port: stats },
             upstreams: { triton: { host: "127.0.0.1", port: 9 }, "triton-metrics": { host: "127.0.0.1", port: 9 } },
         });
         fs.writeFileSync(path.join(configDir, "haproxy.cfg"), config);
-        const start = String((serverGw.container.entrypoints as string[])[2])
+        const start = String((gw.container.entrypoints as string[])[2])
             .split("/run/secrets/gateway")
             .join(path.dirname(secretFile))
             .split("/usr/local/etc/haproxy")
@@ -646,7 +666,7 @@ describe("the gateway's secret file and start command, with the real haproxy", (
             }
             await new Promise((r) => setTimeout(r, 100));
         }
-        return { proc, ports: [a, b], stats, stderr: () => err, secretFile };
+        return { proc, ports: [a, b], stats, stderr: () => err, secretFile, root };
     }
 
     const started: ChildProcess[] = [];
@@ -678,6 +698,40 @@ describe("the gateway's secret file and start command, with the real haproxy", (
         expect(res.status).toBe(0);
         expect(res.stdout).toContain("refuses requests without a token (401)");
         g.proc.kill("SIGTERM");
+    });
+
+    it("key rotation: a token signed with the previous secret passes while its file is there and the overlap runs; refused after the overlap or once the file is removed", async () => {
+        const OLD = "PreviousGatewaySecretFromStdin0123456789ab";
+        const claims = buildClaims(keysSchema.parse({}));
+        const oldToken = await mintToken(OLD, claims, { scope: ["chat:write"] });
+        const newToken = await mintToken(SECRET, claims, { scope: ["chat:write"] });
+        const ask = async (g: { ports: number[] }, token: string) => {
+            const r = await fetch(`http://127.0.0.1:${g.ports[0]}/v2/health/ready`, { headers: { authorization: `Bearer ${token}` } });
+            return { status: r.status, body: await r.text() };
+        };
+        const now = Math.floor(Date.now() / 1000);
+        // During the overlap: both pass the token check (the upstream here is closed: 503, not 401).
+        const during = await startGateway(SECRET, { secret: OLD, until: now + 3600 });
+        started.push(during.proc);
+        expect(fs.statSync(path.join(during.root, "etc/triton-platform/secrets/gateway/jwt-secret-previous")).mode & 0o777).toBe(0o400);
+        expect((await ask(during, newToken)).status).toBe(503);
+        expect((await ask(during, oldToken)).status).toBe(503);
+        during.proc.kill("SIGTERM");
+        // After the overlap's end, with the file still there (no `up` since): refused as a rotated key.
+        const ended = await startGateway(SECRET, { secret: OLD, until: now - 1 });
+        started.push(ended.proc);
+        expect(await ask(ended, oldToken)).toMatchObject({ status: 401, body: expect.stringContaining("rotated_key") });
+        expect((await ask(ended, newToken)).status).toBe(503);
+        ended.proc.kill("SIGTERM");
+        // The next `up` after the overlap removes the file; the restarted gateway knows the old secret no more.
+        const removed = run(removeFileScript(serverGw.previousSecretFile.path), { FAKE_BIN: fakes({}), TRITON_FILES_ROOT: during.root });
+        expect(removed.stdout).toMatch(/jwt-secret-previous removed/);
+        expect(run(removeFileScript(serverGw.previousSecretFile.path), { FAKE_BIN: fakes({}), TRITON_FILES_ROOT: during.root }).stdout).toMatch(/absent/);
+        const after = await startGateway(SECRET, { until: now + 3600, root: during.root });
+        started.push(after.proc);
+        expect(await ask(after, oldToken)).toMatchObject({ status: 401, body: expect.stringContaining("bad_signature") });
+        expect((await ask(after, newToken)).status).toBe(503);
+        after.proc.kill("SIGTERM");
     });
 
     it("with a short secret haproxy answers 503, and the readiness check says the secret is the problem", async () => {
