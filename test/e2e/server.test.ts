@@ -76,7 +76,10 @@ function serverStackConfig(hostKey: string, s3Port: number): Config {
     const doc = yaml.load(repoStackFile("server")) as { config: Config };
     const c = doc.config;
     const merge = (key: string, values: Record<string, unknown>) => (c[`triton-platform:${key}`] = { ...(c[`triton-platform:${key}`] ?? {}), ...values });
-    merge("server", { host: SERVER_IP, user: SERVER_USER, hostKey, image: TRITON_IMAGE, readyTimeoutSeconds: 120 });
+    // The test host's disk is this machine's, shared with every other build and test: its free space moves
+    // around the guide's 20 GB (R1), which would fail the preflight for reasons outside this test. The
+    // preflight's shortfall path is exercised with minMemoryMiB below.
+    merge("server", { host: SERVER_IP, user: SERVER_USER, hostKey, image: TRITON_IMAGE, readyTimeoutSeconds: 120, minDiskGB: 2 });
     merge("gateway", { image: GATEWAY_IMAGE });
     merge("securityGroup", { sshCidrs: [`${HOST_SIDE_IP}/32`] });
     merge("objectStorage", { endpoint: `http://${HOST_SIDE_IP}:${s3Port}`, region: REGION, forcePathStyle: true });
