@@ -100,7 +100,7 @@ export function serverGateway(args: ServerGatewayArgs): ServerGateway {
         stripHeaders: [ADMIN_KEY_HEADER],
         // A route upstream named by host name is resolved through the host's resolver and may start
         // unresolved (init-addr none): without this haproxy resolves it once at start-up and refuses to
-        // start when it does not resolve yet (found by the property test, issue 18).
+        // start when it does not resolve yet (found by the property test).
         dns: s.routes.some((r) => typeof r.upstream === "object" && !/^[0-9.]+$/.test(r.upstream.host) && !r.upstream.host.includes(":")),
     });
     // The secret goes from a root-only file into haproxy's environment inside the container: never in

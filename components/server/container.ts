@@ -91,7 +91,7 @@ export interface LoopbackPorts {
 export function modelContainerSpec(settings: ServerSettings, triton: TritonSettings, behindGateway?: LoopbackPorts) {
     return {
         name: CONTAINER_NAME,
-        // Not the image's root (issue 18): NVIDIA's triton-server user (1000:1000) by default; the key
+        // Not the image's root: NVIDIA's triton-server user (1000:1000) by default; the key
         // file belongs to this user (modelKeyFileOptions), the model repository is mounted read-only.
         user: settings.modelContainerUser,
         // The key stays in the mounted file: no `envs`, so nothing secret in the provider's state or in

@@ -1,4 +1,4 @@
-// Issue 18, key rotation without an outage: the JWT secret alternates between two slots, so a rotation
+// Key rotation without an outage: the JWT secret alternates between two slots, so a rotation
 // replaces only the slot that signs next; the previous secret is accepted by the gateway for a stated
 // overlap; the plan shows in every preview. The real-haproxy half (a token minted before the rotation
 // works during the overlap and fails after it) is in test/e2e/gateway.test.ts.

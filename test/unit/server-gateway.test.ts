@@ -1,4 +1,4 @@
-// The entry point on the lightweight server (issue 8: "the gateway listens on 80 and 18789 and Triton
+// The entry point on the lightweight server ("the gateway listens on 80 and 18789 and Triton
 // binds to loopback only"), under mocks: the gateway container runs the generated haproxy.cfg, Triton is
 // published on 127.0.0.1 only, the JWT secret reaches the server on stdin as a root-only file and
 // nowhere else, the readiness checks go to Triton on the loopback and to every gateway listener, the
@@ -86,7 +86,7 @@ function plainLeaks(value: unknown, where: string, secrets: string[], out: strin
     return out;
 }
 
-describe("LightweightServer with the gateway (issue 8)", () => {
+describe("LightweightServer with the gateway", () => {
     const settings = gatewaySchema.parse({});
     const expected = serverGateway({ settings, jwt: JWT, tritonHttpPort: 8000, tritonMetricsPort: 8002 });
     let run: RunResult;
@@ -202,7 +202,7 @@ describe("LightweightServer with the gateway (issue 8)", () => {
     });
 });
 
-describe("LightweightServer with a previous JWT secret (issue 18: key rotation without an outage)", () => {
+describe("LightweightServer with a previous JWT secret (key rotation without an outage)", () => {
     const settings = gatewaySchema.parse({});
     const PREVIOUS = "PreviousJwtSecretValueGw00000000000000000006";
     const END = Date.parse("2026-03-10T00:00:00Z") / 1000; // the overlap's end (window start + 2 days)

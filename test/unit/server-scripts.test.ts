@@ -323,7 +323,7 @@ describe("key files travel on stdin and land root-only", () => {
     it("gives the model server's key file to the container's user only (uid 1000, 0400 in a 0500 folder), and re-owns an existing root file", () => {
         const root = tmpdir("files");
         const file = path.join(root, "etc/triton-platform/secrets/model-server/model-server.env");
-        // Before issue 18: the same content, root-only.
+        // As written before the container ran as a user: the same content, root-only.
         expect(run(script, { FAKE_BIN: fakes({}), TRITON_FILES_ROOT: root }, content).status).toBe(0);
         const owned = stdinFileScript(modelKeyFileOptions("1000:1000"));
         const res = run(owned, { FAKE_BIN: fakes({}), TRITON_FILES_ROOT: root }, content);

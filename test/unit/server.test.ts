@@ -212,7 +212,7 @@ describe("LightweightServer with a pinned host key, a domain and another SSH por
     });
 });
 
-describe("the model container's user (issue 18: not the image's root)", () => {
+describe("the model container's user (not the image's root)", () => {
     const keyStep = (run: RunResult) => reveal(commandNamed(run, "model-server-env").inputs.create) as string;
 
     it("runs Triton as 1000:1000 by default and gives the admin-key file to that user only", async () => {
