@@ -16,7 +16,19 @@ ensure_node_modules
 ensure_pulumi --only cli,kubernetes,random
 use_local_backend
 
-pulumi stack select dev >/dev/null 2>&1 || pulumi stack init dev --secrets-provider passphrase >/dev/null
+if ! pulumi stack select dev >/dev/null 2>&1; then
+  # Pulumi writes this machine's salt into the tracked Pulumi.dev.yaml. A salt without its stack (a
+  # deleted .pulumi-state, a copied checkout) cannot match the new passphrase: drop it when no
+  # secure value depends on it, else say what to do.
+  if grep -q '^encryptionsalt:' Pulumi.dev.yaml; then
+    if grep -q 'secure:' Pulumi.dev.yaml; then
+      die "Pulumi.dev.yaml holds an encryptionsalt and secure values, but no dev stack exists in .pulumi-state (deleted, or a copied checkout): restore that .pulumi-state folder, or delete the encryptionsalt line and set the secure values again with \`npm run pulumi -- config set --secret <key> <value> --stack dev\`"
+    fi
+    sed -i '/^encryptionsalt:/d' Pulumi.dev.yaml
+    log "removed a stale encryptionsalt from Pulumi.dev.yaml: it belonged to a dev stack that is not in .pulumi-state"
+  fi
+  pulumi stack init dev --secrets-provider passphrase >/dev/null
+fi
 
 # Render mode: the kubernetes provider warns up to four times for every Secret it writes (plan, create,
 # file, and again in the Diagnostics summary). This folds those warnings into one line at the end and

@@ -321,6 +321,17 @@ let nodeNs: ChildProcess | undefined;
  * system and the host sees nothing. The shell reads fill levels (percent) from stdin; when the test's
  * stdin closes or the shell dies, the namespace ends and the kernel unmounts it and frees the loop device.
  */
+/** Mount points of this process's mount namespace (field 5 of mountinfo, octal escapes decoded). */
+function hostMountPoints(): string[] {
+    return fs
+        .readFileSync("/proc/self/mountinfo", "utf8")
+        .split("\n")
+        .filter(Boolean)
+        .map((line) => line.split(" ")[4].replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+}
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+
 function startNodeExporter(): void {
     fs.mkdirSync(disk.mountpoint, { recursive: true });
     execFileSync("truncate", ["-s", "32M", disk.image]);
@@ -360,6 +371,10 @@ done`;
             `--web.listen-address=127.0.0.1:${ports.nodeExporter}`,
             "--collector.disable-defaults",
             "--collector.filesystem",
+            // Only the test file system: the host's own disks (whose fill level varies with other work on
+            // the machine) must not raise NodeDiskUsageHigh alerts of their own in the same group. The new
+            // mount namespace starts as a copy of this one, so these are all the other mount points.
+            `--collector.filesystem.mount-points-exclude=^(${hostMountPoints().map(escapeRegExp).join("|")})$`,
         ],
         { stdin: "pipe" },
     );
@@ -580,6 +595,8 @@ describe("R14 alerts against a live Triton and node exporter", () => {
         const at80 = await until("node exporter to report the test file system", 30_000, () => query(usage));
         expect(at80).toBeGreaterThan(75);
         expect(at80).toBeLessThan(85);
+        // The exporter sees the test file system only, whatever the host's own disks hold.
+        expect(await query("count(node_filesystem_size_bytes)")).toBe(1);
         // The errors and latency alerts above fired after the same `for` window, so this one had time to.
         expect(matching(await prometheusAlerts(), "NodeDiskUsageHigh", { mountpoint: disk.mountpoint })).toEqual([]);
         await fillDisk(90);
@@ -615,11 +632,11 @@ describe("R14 alerts against a live Triton and node exporter", () => {
             const n = notified(received.team, "firing", "TritonInferenceLatencyP99High", { model: MODELS.slow.name });
             return n.length > 0 ? n : undefined;
         });
-        await until("the disk notice", 30_000, async () => (notified(received.team, "firing", "NodeDiskUsageHigh").length > 0 ? true : undefined));
+        await until("the disk notice", 30_000, async () => (notified(received.team, "firing", "NodeDiskUsageHigh", { mountpoint: disk.mountpoint }).length > 0 ? true : undefined));
         await sleep(5000); // more group intervals pass: nothing is sent twice while the alerts keep firing
         expect(notified(received.oncall, "firing", "TritonErrorRateHigh", { model: MODELS.errors5.name })).toHaveLength(1);
         expect(notified(received.team, "firing", "TritonInferenceLatencyP99High", { model: MODELS.slow.name })).toHaveLength(1);
-        expect(notified(received.team, "firing", "NodeDiskUsageHigh")).toHaveLength(1);
+        expect(notified(received.team, "firing", "NodeDiskUsageHigh", { mountpoint: disk.mountpoint })).toHaveLength(1);
         const page = oncallErr[0].alerts.find((a) => a.labels.alertname === "TritonErrorRateHigh")!;
         expect(oncallErr[0].receiver).toBe("oncall");
         expect(page.labels).toMatchObject({ model: MODELS.errors5.name, severity: "critical", namespace: NAMESPACE, slot: SLOT });

@@ -33,6 +33,11 @@ class Checkout {
         for (const entry of CHECKOUT) {
             fs.cpSync(path.join(REPO_ROOT, entry), path.join(this.dir, entry), { recursive: true });
         }
+        // A clone never holds this machine's salt: a local `npm run up` adds it to the tracked stack file.
+        for (const file of fs.readdirSync(this.dir).filter((f) => /^Pulumi\..+\.yaml$/.test(f))) {
+            const full = path.join(this.dir, file);
+            fs.writeFileSync(full, fs.readFileSync(full, "utf8").replace(/^encryptionsalt:.*\n?/m, ""));
+        }
         fs.symlinkSync(path.join(REPO_ROOT, "node_modules"), path.join(this.dir, "node_modules"), "dir");
     }
 
@@ -161,6 +166,29 @@ describe("a new user's first hour", () => {
         expect(r.code).not.toBe(0);
         expect(r.stderr).toContain("Pulumi.kms.yaml is unchanged");
         expect(checkout.file("Pulumi.kms.yaml")).toBe(text);
+    });
+
+    it("a salt left by a dev stack that is gone (deleted .pulumi-state) is dropped, not an 'incorrect passphrase'", () => {
+        const stackFile = checkout.file("Pulumi.dev.yaml");
+        expect(stackFile).toMatch(/^encryptionsalt: /m); // the first `up` wrote this machine's salt
+        fs.renameSync(path.join(checkout.dir, ".pulumi-state"), path.join(checkout.dir, ".pulumi-state.kept"));
+        try {
+            // With a secure value in the file the salt matters: the script stops and says what to do.
+            checkout.write("Pulumi.dev.yaml", stackFile.replace(/^config:\n/m, "config:\n  triton-platform:extra:\n    secure: v1:abc:def\n"));
+            const refused = checkout.run("bash", ["scripts/dev.sh", "preview"]);
+            expect(refused.code).not.toBe(0);
+            expect(refused.stderr).toContain("restore that .pulumi-state folder, or delete the encryptionsalt line");
+            // Without one, the stale salt is dropped and a new stack is created.
+            checkout.write("Pulumi.dev.yaml", stackFile);
+            const r = checkout.run("bash", ["scripts/dev.sh", "preview"]);
+            expect(r.code, r.stderr).toBe(0);
+            expect(r.stderr).toContain("removed a stale encryptionsalt from Pulumi.dev.yaml");
+            expect(r.stderr).not.toContain("incorrect passphrase");
+        } finally {
+            fs.rmSync(path.join(checkout.dir, ".pulumi-state"), { recursive: true, force: true });
+            fs.renameSync(path.join(checkout.dir, ".pulumi-state.kept"), path.join(checkout.dir, ".pulumi-state"));
+            checkout.write("Pulumi.dev.yaml", stackFile);
+        }
     });
 
     it("`npm run destroy` removes what `up` rendered", () => {
