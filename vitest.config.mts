@@ -1,7 +1,12 @@
 import { defineConfig } from "vitest/config";
 
-// Projects: `unit` runs in seconds under Pulumi mocks and pure functions; `e2e` drives the real Pulumi
-// engine, providers and local services and is slow; `e2e-server` bootstraps a real SSH + Docker host.
+// Test tiers, by what they need (README, "Tests"):
+// - `unit`: pure functions and whole programs under Pulumi mocks. Node and npm packages only: no system
+//   tools, no root; seconds on a fresh clone after `npm ci`.
+// - `integration`: the generated artefacts read by the real tools that consume them (haproxy, nft in a
+//   network namespace, promtool, amtool, shellcheck, sshd -t, the OpenTelemetry Collector, MinIO).
+// - `e2e`: the real Pulumi engine, providers and local services; `e2e-server` bootstraps a real SSH +
+//   Docker host.
 // `npm test` runs them all, after scripts/test.sh installed what each needs.
 export default defineConfig({
     test: {
@@ -12,9 +17,6 @@ export default defineConfig({
             {
                 test: {
                     name: "unit",
-                    // Projects run one group after another: the unit suite's real haproxy and the e2e
-                    // suite's must never share the machine's loopback ports (haproxy binds with
-                    // SO_REUSEPORT, so a clash splits traffic silently instead of failing).
                     sequence: { groupOrder: 0 },
                     include: ["test/unit/**/*.test.ts", "policies/test/**/*.test.ts"],
                     environment: "node",
@@ -30,8 +32,23 @@ export default defineConfig({
             },
             {
                 test: {
-                    name: "e2e",
+                    name: "integration",
+                    // Projects run one group after another: the integration suite's real haproxy and the
+                    // e2e suite's must never share the machine's loopback ports (haproxy binds with
+                    // SO_REUSEPORT, so a clash splits traffic silently instead of failing).
                     sequence: { groupOrder: 1 },
+                    include: ["test/integration/**/*.test.ts"],
+                    environment: "node",
+                    pool: "forks",
+                    isolate: false,
+                    setupFiles: ["test/support/process-state.ts"],
+                    testTimeout: 60_000,
+                },
+            },
+            {
+                test: {
+                    name: "e2e",
+                    sequence: { groupOrder: 2 },
                     include: ["test/e2e/**/*.test.ts"],
                     exclude: ["test/e2e/server*.test.ts"],
                     environment: "node",
@@ -46,7 +63,7 @@ export default defineConfig({
                 // and docker provider plugins that scripts/toolchain.sh builds from their release sources.
                 test: {
                     name: "e2e-server",
-                    sequence: { groupOrder: 2 },
+                    sequence: { groupOrder: 3 },
                     include: ["test/e2e/server*.test.ts"],
                     environment: "node",
                     pool: "forks",

@@ -9,7 +9,7 @@
 //
 // Not covered here: ModelServiceAvailabilityLow and ModelServiceHpaAtMaximum read kube-state-metrics
 // (kube_deployment_*, kube_horizontalpodautoscaler_*), which needs a Kubernetes API server; their
-// expressions are covered by promtool (test/unit/observability-promtool.test.ts) and belong to the
+// expressions are covered by promtool (test/integration/observability-promtool.test.ts) and belong to the
 // real-cluster test. TritonMetricsAbsent (no Triton target at all, 10 minutes) is promtool-tested; here
 // a stopped Triton raises TritonMetricsScrapeDown.
 import { ChildProcess, execFileSync, spawn, spawnSync } from "child_process";
