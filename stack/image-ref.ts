@@ -50,3 +50,16 @@ export function isMutableTag(tag: string, mutableTags: readonly string[] = MUTAB
     const t = tag.toLowerCase();
     return mutableTags.some((m) => m.toLowerCase() === t) || !/[0-9]/.test(t);
 }
+
+/**
+ * The release an image reference names, for the `app.kubernetes.io/version` label: its tag (also when a
+ * digest pins it), else the digest's first 12 hex digits as `sha256-<hex>`, else undefined (no label).
+ * Every component labels its workloads through this one function.
+ */
+export function imageVersion(image: string): string | undefined {
+    const ref = parseImageRef(image);
+    if (ref?.tag) {
+        return ref.tag;
+    }
+    return ref?.digest ? ref.digest.replace("sha256:", "sha256-").slice(0, 19) : undefined;
+}

@@ -2,6 +2,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackDefinition } from "../../stack/definition";
+import { imageVersion } from "../../stack/image-ref";
 import { podSecurityLabels, recommendedLabels, selectorLabels } from "../common/labels";
 import { nodeAgentPriorityClass } from "../common/priority";
 import { alertmanagerConfig, alertmanagerConfigSpec, webhookSecretKey } from "./alertmanager";
@@ -259,7 +260,7 @@ export class Monitoring extends pulumi.ComponentResource {
     private declareNodeExporter(name: string, def: MonitoringDefinition, child: pulumi.CustomResourceOptions): pulumi.Output<string> {
         const instance = `${def.project}-${def.stack}`;
         const image = def.monitoring.nodeExporter.image;
-        const labels = recommendedLabels({ name: NODE_EXPORTER_APP, instance, component: NODE_EXPORTER_COMPONENT, version: image.split(":").pop(), extra: def.labels });
+        const labels = recommendedLabels({ name: NODE_EXPORTER_APP, instance, component: NODE_EXPORTER_COMPONENT, version: imageVersion(image), extra: def.labels });
         const podSelector = selectorLabels({ name: NODE_EXPORTER_APP, instance, component: NODE_EXPORTER_COMPONENT });
         // Fixed name: the Pod Security level is a property of the namespace, and operators look for it.
         const ns = new k8s.core.v1.Namespace(
