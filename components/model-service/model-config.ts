@@ -7,9 +7,10 @@ import { ModelSettings } from "./schema";
 const TRT_PRECISION: Record<ModelSettings["precision"], string> = { int8: "INT8", fp16: "FP16", fp32: "FP32" };
 
 /**
- * The config.pbtxt of one model. Inputs and outputs are left to Triton's auto-complete (on by default
- * for ONNX, TensorRT, TorchScript and SavedModel), so the repository's model files stay the source of
- * truth for tensor shapes while serving settings come from the definition.
+ * The config.pbtxt of one model. Inputs and outputs come from the definition when it declares them (a
+ * Python-backend model must); otherwise they are left to Triton's auto-complete (on by default for ONNX,
+ * TensorRT, TorchScript and SavedModel), so those model files stay the source of truth for tensor shapes
+ * while serving settings come from the definition.
  */
 export function modelConfigPbtxt(model: ModelSettings, options: { gpu: boolean }): string {
     const lines: string[] = [`name: "${model.name}"`];
@@ -19,6 +20,16 @@ export function modelConfigPbtxt(model: ModelSettings, options: { gpu: boolean }
         lines.push(`platform: "${model.platform}"`);
     }
     lines.push(`max_batch_size: ${model.maxBatchSize}`);
+    for (const [field, tensors] of [["input", model.inputs], ["output", model.outputs]] as const) {
+        if (tensors.length > 0) {
+            lines.push(`${field} [`);
+            tensors.forEach((t, i) => {
+                const sep = i < tensors.length - 1 ? "," : "";
+                lines.push(`  { name: "${t.name}", data_type: ${t.dataType}, dims: [ ${t.dims.join(", ")} ] }${sep}`);
+            });
+            lines.push("]");
+        }
+    }
     if (model.dynamicBatching.enabled && model.maxBatchSize > 0) {
         const sizes = model.dynamicBatching.preferredBatchSizes.filter((s) => s <= model.maxBatchSize);
         lines.push("dynamic_batching {");

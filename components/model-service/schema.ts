@@ -33,6 +33,35 @@ function probe(defaults: { initialDelaySeconds: number; periodSeconds: number; t
 }
 export type ProbeSettings = z.infer<ReturnType<typeof probe>>;
 
+/** Triton's tensor data types (model_config.proto DataType); TYPE_STRING carries BYTES (text). */
+export const TENSOR_DATA_TYPES = [
+    "TYPE_BOOL",
+    "TYPE_UINT8",
+    "TYPE_UINT16",
+    "TYPE_UINT32",
+    "TYPE_UINT64",
+    "TYPE_INT8",
+    "TYPE_INT16",
+    "TYPE_INT32",
+    "TYPE_INT64",
+    "TYPE_FP16",
+    "TYPE_FP32",
+    "TYPE_FP64",
+    "TYPE_BF16",
+    "TYPE_STRING",
+] as const;
+
+/** One input or output of a model, as config.pbtxt declares it. */
+export const tensorSchema = z.strictObject({
+    /** Tensor name, as the model's code and clients use it. */
+    name: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, { error: "expected a tensor name of letters, digits and '_'" }),
+    /** Element type, e.g. TYPE_FP32; TYPE_STRING for text (BYTES on the wire). */
+    dataType: z.enum(TENSOR_DATA_TYPES),
+    /** Shape without the batch dimension (Triton adds it when maxBatchSize > 0); -1 for a variable size. */
+    dims: z.array(z.number().int().min(-1).max(1 << 30)).min(1).max(8),
+});
+export type TensorSettings = z.infer<typeof tensorSchema>;
+
 export const modelSchema = z.strictObject({
     /** Model name: the directory in the model repository and Triton's model name. */
     name: dnsLabel,
@@ -54,6 +83,14 @@ export const modelSchema = z.strictObject({
     precision: z.enum(["int8", "fp16", "fp32"]).default("int8"),
     /** Model instances per pod. */
     instanceCount: int(1, 64).default(1),
+    /**
+     * Inputs config.pbtxt declares. Empty: left to Triton's auto-complete (ONNX, TensorRT, TorchScript and
+     * SavedModel files describe their own tensors). A Python-backend model needs them: its code does not.
+     * @default []
+     */
+    inputs: z.array(tensorSchema).max(64).default([]),
+    /** Outputs config.pbtxt declares (see `inputs`). @default [] */
+    outputs: z.array(tensorSchema).max(64).default([]),
 });
 export type ModelSettings = z.infer<typeof modelSchema>;
 
