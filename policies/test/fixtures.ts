@@ -272,7 +272,7 @@ export function clusterStack(): Res[] {
     ];
 }
 
-/** The server's firewall, shaped like components/network/nftables.ts renders it. */
+/** The server's firewall, shaped like components/network/server.ts renders it. */
 export const NFTABLES = `#!/usr/sbin/nft -f
 table inet triton_platform
 delete table inet triton_platform

@@ -8,7 +8,7 @@ import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { clusterProvider } from "../../components/cluster/provider";
 import { kubernetesShipperConfig, renderConfig, retentionScript, serverShipperConfig } from "../../components/logsink";
-import { NFT_CHECK_TABLE, NFT_TABLE, renderNftables, renderSshCheckTable } from "../../components/network/nftables";
+import { NFT_CHECK_TABLE, NFT_TABLE, renderNftables, renderSshCheckTable } from "../../components/network/server";
 import { buildSecurityPolicy } from "../../components/network/rules";
 import { securityGroupSchema } from "../../components/network/schema";
 import { Monitoring } from "../../components/observability";

@@ -15,7 +15,7 @@ import { buildClaims } from "../../components/keys/claims";
 import { mintToken } from "../../components/keys/jwt";
 import { keysSchema } from "../../components/keys/schema";
 import { modelKeyFileOptions } from "../../components/server/container";
-import { NFT_CHECK_TABLE, NFT_TABLE, renderNftables, renderSshCheckTable } from "../../components/network/nftables";
+import { NFT_CHECK_TABLE, NFT_TABLE, renderNftables, renderSshCheckTable } from "../../components/network/server";
 import { buildSecurityPolicy } from "../../components/network/rules";
 import { securityGroupSchema } from "../../components/network/schema";
 import {

@@ -4,8 +4,8 @@
 // declared, Docker-published ports judged before Docker's own chains).
 import { describe, expect, it } from "vitest";
 import { SecurityGroup } from "../../components/network";
-import { NetworkPolicyRuleSpec, renderNetworkPolicies } from "../../components/network/networkpolicy";
-import { NFT_TABLE, renderNftables, renderSshCheckTable, sshSources } from "../../components/network/nftables";
+import { NetworkPolicyRuleSpec, renderNetworkPolicies } from "../../components/network/kubernetes";
+import { NFT_TABLE, renderNftables, renderSshCheckTable, sshSources } from "../../components/network/server";
 import { buildSecurityPolicy, SecurityPolicyInput } from "../../components/network/rules";
 import { securityGroupSchema } from "../../components/network/schema";
 import { ofType, runMocked } from "../support/harness";
