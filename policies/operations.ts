@@ -3,7 +3,7 @@
 import { PolicyResource } from "@pulumi/policy";
 import { COMPONENT_LABEL, MODEL_SERVER_COMPONENT, SLOT_LABEL, T, isKubernetesObject, mapSelectorMatches, namespaceOf, templateLabels } from "./lib/k8s";
 import { PackPolicy, StackContext, ident, resourcePolicy, stackPolicy } from "./lib/policy";
-import { parseImageRef } from "../stack/image-ref";
+import { parseImageRef } from "../kit/image-ref";
 import { REMOTE_IMAGE, SERVER_TYPE, knownStrings, remoteCommandText } from "./server";
 
 export const MODEL_SERVICE_TYPE = "triton-platform:modelService:ModelService";

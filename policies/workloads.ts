@@ -1,6 +1,6 @@
 // Workload policies: images, resources, probes, replicas, autoscaling, disruption budgets, spread,
 // labels, namespaces, update strategy (R13, R16; kube-score, Polaris, Kyverno best practices).
-import { MUTABLE_TAGS, isMutableTag, parseImageRef } from "../stack/image-ref";
+import { MUTABLE_TAGS, isMutableTag, parseImageRef } from "../kit/image-ref";
 import {
     HPA_TYPES,
     REPLICATED_TYPES,
@@ -519,10 +519,10 @@ export const recommendedLabels = resourcePolicy<{ requiredLabels: string[] }>({
     name: "recommended-labels",
     description: "Every Kubernetes object carries the recommended app.kubernetes.io labels.",
     area: "workloads",
-    source: "Kubernetes recommended labels; components/common/labels.ts",
+    source: "Kubernetes recommended labels; kit/labels.ts",
     details: "`metadata.labels` of every Kubernetes object (and the pod template of workloads) must contain each key of `requiredLabels`.",
     enforcementLevel: "advisory",
-    remediation: "Build labels with recommendedLabels() from components/common/labels.ts.",
+    remediation: "Build labels with recommendedLabels() from kit/labels.ts.",
     config: {
         requiredLabels: {
             type: "array",

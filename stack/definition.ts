@@ -31,7 +31,7 @@ import {
     pinnedImage,
     quantityValue,
     RECOMMENDED_LABEL_KEYS,
-} from "./schema-kit";
+} from "../kit/schema";
 
 /** S3-compatible object storage used by the model repository and the log sink. */
 export const objectStorageSchema = z

@@ -4,7 +4,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { clusterProvider } from "../components/cluster/provider";
 import { clusterReached } from "../components/cluster/reachability";
-import { podSecurityLabels, recommendedLabels } from "../components/common/labels";
+import { podSecurityLabels, recommendedLabels } from "../kit/labels";
 import { Gateway } from "../components/gateway";
 import { Keys } from "../components/keys";
 import { LogSink, loggingNamespaceName } from "../components/logsink";

@@ -1,7 +1,7 @@
 // Which Kubernetes cluster the program talks to (config key `cluster`).
 import * as path from "path";
 import { z } from "zod";
-import { bool } from "../../stack/schema-kit";
+import { bool } from "../../kit/schema";
 
 export const clusterSchema = z.discriminatedUnion("mode", [
     z.strictObject({

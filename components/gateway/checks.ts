@@ -1,6 +1,6 @@
 // Rules across the `gateway` settings and other keys, for stack/definition.ts's cross-field rules. Each
 // problem names the config key to fix.
-import { quantityValue } from "../../stack/schema-kit";
+import { quantityValue } from "../../kit/schema";
 import type { KeysSettings } from "../keys/schema";
 import { CONFIG_TOKEN, GatewaySettings } from "./schema";
 

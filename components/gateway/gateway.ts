@@ -1,8 +1,8 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
-import { labelValue, recommendedLabels, selectorLabels } from "../common/labels";
-import { hardenedContainer, zonePlacement } from "../common/pod";
+import { labelValue, recommendedLabels, selectorLabels } from "../../kit/labels";
+import { hardenedContainer, zonePlacement } from "../../kit/pod";
 import { ADMIN_KEY_HEADER } from "../model-service/workload";
 import { JWT_PREVIOUS_SECRET_ENV, JWT_SECRET_ENV, JwtPolicy, renderHaproxyConfig } from "./haproxy";
 import { GatewaySettings } from "./schema";

@@ -2,7 +2,7 @@
 // modes and latency budgets, R10 JWT checks (claims come from `keys.jwt`), request limits.
 import { isIP } from "net";
 import { z } from "zod";
-import { annotationMap, bool, CONTROL_CHARS, dnsLabel, dnsSubdomain, int, pinnedImage, port, quantity } from "../../stack/schema-kit";
+import { annotationMap, bool, CONTROL_CHARS, dnsLabel, dnsSubdomain, int, pinnedImage, port, quantity } from "../../kit/schema";
 
 /** The R9 access modes. Each has a latency budget and its own haproxy backend (so its own timeouts). */
 export const ACCESS_MODES = ["websocket", "rest", "webhook"] as const;

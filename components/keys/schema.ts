@@ -1,6 +1,6 @@
 // Settings of the generated keys (config key `keys`): R5 rotation and permissions, R10 JWT claims.
 import { z } from "zod";
-import { int } from "../../stack/schema-kit";
+import { int } from "../../kit/schema";
 
 export const keysSchema = z
     .strictObject({

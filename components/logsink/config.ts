@@ -7,7 +7,7 @@
 // collect pipeline ends in an OTLP exporter, which retries forever out of a bytes-bounded queue on disk,
 // and sends to the upload pipeline in the same process (127.0.0.1), whose awss3 exporter uploads
 // synchronously: a failed upload travels back as a retryable error, and the batch stays on disk.
-import { quantityValue } from "../../stack/schema-kit";
+import { quantityValue } from "../../kit/schema";
 import { LogSinkSettings } from "./schema";
 
 /** The settings of `objectStorage` the shipper needs. */

@@ -3,9 +3,9 @@
 // call directly; the LogSink component only wires them to resources.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { imageVersion } from "../../stack/image-ref";
-import { podSecurityLabels, recommendedLabels, selectorLabels } from "../common/labels";
-import { nodeAgentPriorityClass } from "../common/priority";
+import { imageVersion } from "../../kit/image-ref";
+import { podSecurityLabels, recommendedLabels, selectorLabels } from "../../kit/labels";
+import { nodeAgentPriorityClass } from "../../kit/priority";
 import { buildSecurityPolicy, securityPolicyInput } from "../network";
 import { bufferVolumeSizeLimit, kubernetesShipperConfig, lifecycleRule, renderConfig, SHIPPER } from "./config";
 import { logSinkNetworkPolicies } from "./network-policy";
@@ -326,7 +326,7 @@ export class LogSink extends pulumi.ComponentResource {
             child,
         );
 
-        // A full node still runs its shipper (components/common/priority.ts).
+        // A full node still runs its shipper (kit/priority.ts).
         const priorityClass = new k8s.scheduling.v1.PriorityClass(`${name}-node-agent`, nodeAgentPriorityClass({ instance, component: "log-shipper", labels: def.labels }), child);
         const spec = shipperDaemonSetSpec({
             sink,

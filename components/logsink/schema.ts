@@ -1,7 +1,7 @@
 // Settings of the log sink (config key `logSink`): R13 conversation and server logs shipped to the
 // S3-compatible object storage of `objectStorage` (endpoint, region, path-style, workload identity).
 import { z } from "zod";
-import { bool, cidr, int, pinnedImage, quantity, quantityValue } from "../../stack/schema-kit";
+import { bool, cidr, int, pinnedImage, quantity, quantityValue } from "../../kit/schema";
 
 /**
  * The log shipper: the OpenTelemetry Collector contrib distribution. The version must match the one

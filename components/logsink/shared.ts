@@ -1,7 +1,7 @@
 // What the log sink's targets share: the definition it reads, the shipper's names, and small pure helpers.
 import type * as k8s from "@pulumi/kubernetes";
 import type { StackDefinition } from "../../stack/definition";
-import { quantityValue } from "../../stack/schema-kit";
+import { quantityValue } from "../../kit/schema";
 
 /** The parts of the stack definition the log sink reads. */
 export type LogSinkDefinition = Pick<StackDefinition, "project" | "stack" | "namespace" | "labels" | "logSink" | "objectStorage">;

@@ -1,7 +1,7 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
-import { labelValue, recommendedLabels, selectorLabels } from "../common/labels";
+import { labelValue, recommendedLabels, selectorLabels } from "../../kit/labels";
 import { modelConfigData } from "./model-config";
 import { ModelServiceSettings, ModelSettings, SLOT_NAMES, SlotName } from "./schema";
 import { ADMIN_KEY_HEADER, SLOT_LABEL, tritonPodSpec } from "./workload";

@@ -1,7 +1,7 @@
 // Settings of the Triton model service on Kubernetes (config keys `slots`, `activeSlot`, `releases`,
 // `modelService`, `models`). Defaults follow the guide (R12, R13, R16) and Triton's own advice.
 import { z } from "zod";
-import { bool, dnsLabel, int, isQualifiedKey, LABEL_VALUE, labelMap, pinnedImage, port, quantity } from "../../stack/schema-kit";
+import { bool, dnsLabel, int, isQualifiedKey, LABEL_VALUE, labelMap, pinnedImage, port, quantity } from "../../kit/schema";
 
 /** The two blue-green slots (R16). */
 export const SLOT_NAMES = ["blue", "green"] as const;

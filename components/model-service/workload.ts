@@ -2,8 +2,8 @@
 // The ModelService component only wires these to resources; tests call them directly.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { hardenedContainer, zonePlacement } from "../common/pod";
-import { quantityValue } from "../../stack/schema-kit";
+import { hardenedContainer, zonePlacement } from "../../kit/pod";
+import { quantityValue } from "../../kit/schema";
 import { ModelServiceSettings, ProbeSettings, SlotName } from "./schema";
 
 type PodSpec = k8s.types.input.core.v1.PodSpec;

@@ -1,6 +1,6 @@
 // CIDR arithmetic for rule validation and rendering. Prefix blocks either nest or are disjoint, which
 // is what makes deny-rule subtraction (`ipBlock.except`) exact without general interval algebra.
-import { isCidr } from "../../stack/schema-kit";
+import { isCidr } from "../../kit/schema";
 
 /** A parsed CIDR block. */
 export interface Block {

@@ -4,7 +4,7 @@
 // blocks on the ports it covers.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import { recommendedLabels } from "../common/labels";
+import { recommendedLabels } from "../../kit/labels";
 import { Block, block, contains } from "./cidr";
 import { isCidrPeer, MODEL_SERVER_SELECTOR, Peer, Protocol, SecurityPolicy, SecurityRule } from "./rules";
 import { renderNftables } from "./server";

@@ -1,7 +1,7 @@
 // Settings of the security group (config key `securityGroup`): R3, R6. One rule model rendered twice:
 // Kubernetes NetworkPolicies and the server's nftables ruleset (components/network/rules.ts).
 import { z } from "zod";
-import { cidr, dnsLabel, int, labelMap } from "../../stack/schema-kit";
+import { cidr, dnsLabel, int, labelMap } from "../../kit/schema";
 import { parseCidr } from "./cidr";
 import { ruleIssues } from "./rules";
 

@@ -2,9 +2,9 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import type { StackDefinition } from "../../stack/definition";
-import { imageVersion } from "../../stack/image-ref";
-import { podSecurityLabels, recommendedLabels, selectorLabels } from "../common/labels";
-import { nodeAgentPriorityClass } from "../common/priority";
+import { imageVersion } from "../../kit/image-ref";
+import { podSecurityLabels, recommendedLabels, selectorLabels } from "../../kit/labels";
+import { nodeAgentPriorityClass } from "../../kit/priority";
 import { alertmanagerConfig, alertmanagerConfigSpec, webhookSecretKey } from "./alertmanager";
 import { grafanaDashboard } from "./dashboard";
 import { nodeExporterNetworkPolicies } from "./network-policy";
@@ -282,7 +282,7 @@ export class Monitoring extends pulumi.ComponentResource {
             { name: "root", host: "/", at: "/host/root" },
         ];
         // A full node still runs its exporter, so the disk alert is not blind when the disk fills
-        // (components/common/priority.ts).
+        // (kit/priority.ts).
         const priorityClass = new k8s.scheduling.v1.PriorityClass(
             `${name}-node-agent`,
             nodeAgentPriorityClass({ instance, component: NODE_EXPORTER_COMPONENT, labels: def.labels }),

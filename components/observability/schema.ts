@@ -1,7 +1,7 @@
 // Settings of monitoring (config key `monitoring`): how Prometheus finds the targets (R14), the alert
 // thresholds of R14, the node exporter and the optional Grafana dashboard.
 import { z } from "zod";
-import { bool, int, pinnedImage } from "../../stack/schema-kit";
+import { bool, int, pinnedImage } from "../../kit/schema";
 
 /**
  * Default node exporter image (R2 names the Prometheus Node Exporter): the Prometheus project's release

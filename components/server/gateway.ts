@@ -3,7 +3,7 @@
 // the request that proves it checks tokens, and the paths the troubleshooting commands use.
 import type { RouteSettings } from "../gateway/schema";
 import type { ServerGateway } from "../gateway/server";
-import { quantityValue } from "../../stack/schema-kit";
+import { quantityValue } from "../../kit/schema";
 import { dockerCapabilities, memoryLimitMiB } from "./container";
 import type { SourceContainerArgs } from "./logsink";
 import type { GatewayProbe } from "./scripts";

@@ -3,7 +3,7 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { recommendedLabels } from "../common/labels";
+import { recommendedLabels } from "../../kit/labels";
 import type { JwtPolicy } from "../gateway/haproxy";
 import type { GatewaySettings } from "../gateway/schema";
 import { SERVER_GATEWAY_CONTAINER, ServerGateway, serverGateway } from "../gateway/server";

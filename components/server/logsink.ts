@@ -10,7 +10,7 @@
 // AWS_SHARED_CREDENTIALS_FILE names it. So the server writes that file (root, 0600) beside the config,
 // in the folder already mounted read-only, and the container gets only its path.
 import type { ServerLogShipper } from "../logsink";
-import { parseImageRef, quantityValue } from "../../stack/schema-kit";
+import { parseImageRef, quantityValue } from "../../kit/schema";
 import { dockerCapabilities, memoryLimitMiB } from "./container";
 
 /** Host path of the shipper's object-store credentials (AWS shared-credentials format, root, 0600). */

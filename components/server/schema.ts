@@ -1,7 +1,7 @@
 // Settings of the lightweight server (config key `server`): R1-R4, R7, R8, R15. Absent: no server path.
 // The SSH private key is not here: it is the secret `serverPrivateKey`, read by readSecrets().
 import { z } from "zod";
-import { bool, int, pinnedImage, port } from "../../stack/schema-kit";
+import { bool, int, pinnedImage, port } from "../../kit/schema";
 import { SECRETS_DIR, SERVER_ROOT } from "./scripts";
 
 /**

@@ -7,7 +7,7 @@ export const NS = "triton";
 export const INSTANCE = "triton-platform-test";
 const MODEL_SERVICE = "triton-platform:modelService:ModelService::triton";
 
-/** Recommended labels (components/common/labels.ts) plus extras. */
+/** Recommended labels (kit/labels.ts) plus extras. */
 export function labels(component: string, extra: Record<string, string> = {}): Record<string, string> {
     return {
         "app.kubernetes.io/name": "triton",

@@ -2,11 +2,11 @@
 // gateway (and the monitoring namespace for metrics); Triton's pods request the disk their emptyDirs
 // fill; the node agents run at a priority above the workloads. The whole dev and prod programs under mocks.
 import { beforeAll, describe, expect, it } from "vitest";
-import { NODE_AGENT_PRIORITY } from "../../components/common/priority";
+import { NODE_AGENT_PRIORITY } from "../../kit/priority";
 import { ephemeralStorageRequest } from "../../components/model-service/workload";
 import { loadDefinition, readSecrets } from "../../stack/definition";
 import { deployPlatform } from "../../stack/program";
-import { quantityValue } from "../../stack/schema-kit";
+import { quantityValue } from "../../kit/schema";
 import { ofType, PROJECT, RunResult, runMocked, stackFileConfig } from "../support/harness";
 
 /** Peers of every ingress rule of the NetworkPolicies that select model-server pods, with their ports. */

@@ -2,8 +2,8 @@
 // `kubectl get pods -l app.kubernetes.io/version=...` by it, so tags and digests must give the same
 // answer in every component.
 import { describe, expect, it } from "vitest";
-import { labelValue } from "../../components/common/labels";
-import { imageVersion } from "../../stack/image-ref";
+import { labelValue } from "../../kit/labels";
+import { imageVersion } from "../../kit/image-ref";
 
 const DIGEST = "sha256:" + "ab12".repeat(16);
 

@@ -210,7 +210,7 @@ export const annotationMap = z.record(z.string(), z.string()).superRefine((annot
     }
 });
 
-/** The recommended labels every object carries (components/common/labels.ts); user labels may not replace them. */
+/** The recommended labels every object carries (kit/labels.ts); user labels may not replace them. */
 export const RECOMMENDED_LABEL_KEYS = [
     "app.kubernetes.io/name",
     "app.kubernetes.io/instance",
