@@ -24,8 +24,8 @@ OTELCOL_VERSION="0.130.0"
 OTELCOL_PROVIDER_VERSION="1.36.0"
 # The module proxy holds MinIO as a pseudo-version only (the project tags RELEASE.* names).
 MINIO_VERSION="v0.0.0-20260212201848-7aac2a2c5b7c"
-# Seconds between the "still building" lines.
-HEARTBEAT="${TOOLCHAIN_HEARTBEAT:-60}"
+# Seconds between the "still building" lines of run_logged (scripts/lib.sh).
+export TOOLCHAIN_HEARTBEAT="${TOOLCHAIN_HEARTBEAT:-60}"
 
 what="${1:-all}"
 case "$what" in otelcol | minio | all) ;; *)
@@ -57,34 +57,7 @@ need_go() {
     go_checked=true
 }
 
-# run_logged STEP LOGFILE COMMAND...: COMMAND's output goes to LOGFILE; a heartbeat line every
-# $HEARTBEAT seconds; on failure the last lines and the log's path, and the script stops.
-run_logged() {
-    local label="$1" logf="$2" start pid next status
-    shift 2
-    start="$(date +%s)"
-    next=$((start + HEARTBEAT))
-    printf '# %s, go%s, started %s\n' "$label" "$go_version" "$(date -u +%FT%TZ)" >"$logf"
-    (
-        set -e
-        "$@"
-    ) >>"$logf" 2>&1 &
-    pid=$!
-    while kill -0 "$pid" 2>/dev/null; do
-        sleep 1
-        if [ "$(date +%s)" -ge "$next" ]; then
-            log "  ... $label: $(($(date +%s) - start))s, $(grep -c '^go: downloading' "$logf") modules downloaded (log: $logf)"
-            next=$((next + HEARTBEAT))
-        fi
-    done
-    status=0
-    wait "$pid" || status=$?
-    if [ "$status" -ne 0 ]; then
-        log "last lines of $logf:"
-        tail -n 25 "$logf" | sed 's/^/  | /' >&2
-        die "$label failed (exit $status); the full output is in $logf"
-    fi
-}
+# run_logged (scripts/lib.sh) puts each build's output in its log and prints a heartbeat line.
 
 otelcol_generate() {
     local work="$1" v="v$OTELCOL_VERSION"

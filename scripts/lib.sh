@@ -74,3 +74,35 @@ ensure_go() {
     die "Go $have is older than $want (tools/toolchain/GO_VERSION): the modules these scripts build need it, and GOTOOLCHAIN=local never downloads one. Install Go $want or newer first on PATH"
   printf '%s\n' "$have"
 }
+
+# run_logged LABEL LOGFILE COMMAND...: COMMAND's output goes to LOGFILE (headed by the label, the Go
+# version in $go_version when the caller set it, and the start time); a heartbeat line every
+# ${TOOLCHAIN_HEARTBEAT:-60} seconds with the modules downloaded so far; on failure the last lines and
+# the log's path, and the script stops. For the scripts that build Go modules (install-logsink-tools.sh,
+# install-k6.sh).
+run_logged() {
+  local label="$1" logf="$2" start pid next status heartbeat="${TOOLCHAIN_HEARTBEAT:-60}"
+  shift 2
+  start="$(date +%s)"
+  next=$((start + heartbeat))
+  printf '# %s, go%s, started %s\n' "$label" "${go_version:-?}" "$(date -u +%FT%TZ)" >"$logf"
+  (
+    set -e
+    "$@"
+  ) >>"$logf" 2>&1 &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1
+    if [ "$(date +%s)" -ge "$next" ]; then
+      log "  ... $label: $(($(date +%s) - start))s, $(grep -c '^go: downloading' "$logf") modules downloaded (log: $logf)"
+      next=$((next + heartbeat))
+    fi
+  done
+  status=0
+  wait "$pid" || status=$?
+  if [ "$status" -ne 0 ]; then
+    log "last lines of $logf:"
+    tail -n 25 "$logf" | sed 's/^/  | /' >&2
+    die "$label failed (exit $status); the full output is in $logf"
+  fi
+}
