@@ -26,6 +26,7 @@ import { StackDefinition } from "../../stack/definition";
 import { definitionFrom } from "../support/definitions";
 import { ofType, runMocked } from "../support/harness";
 import { freePort } from "../support/ports";
+import { sleep, until } from "../support/wait";
 
 const ROOT = path.resolve(__dirname, "../..");
 const NAMESPACE = "triton-e2e";
@@ -139,25 +140,8 @@ function logOf(name: string): string {
     return fs.existsSync(f) ? fs.readFileSync(f, "utf8") : "";
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `probe` once a second until it returns a value, or fails naming `what` after `timeoutMs`. */
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    let last: unknown;
-    while (Date.now() < deadline) {
-        try {
-            const v = await probe();
-            if (v !== undefined) {
-                return v;
-            }
-        } catch (e) {
-            last = e;
-        }
-        await sleep(1000);
-    }
-    throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}${last ? ` (last error: ${String(last)})` : ""}`);
-}
+/** The shared poll (test/support/wait.ts), with the time-out in milliseconds as this file gives it. */
+const waitFor = <T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> => until(what, probe, timeoutMs / 1000, undefined, 1000);
 
 async function getJson(url: string): Promise<any> {
     const res = await fetch(url, { signal: AbortSignal.timeout(5000) });
@@ -245,7 +229,7 @@ async function startTriton(): Promise<void> {
         "--allow-gpu-metrics=false",
         "--exit-timeout-secs=5",
     ]);
-    await until("Triton to load the test models", 120_000, async () => {
+    await waitFor("Triton to load the test models", 120_000, async () => {
         if (triton!.exitCode !== null) {
             throw new Error(`tritonserver exited ${triton!.exitCode}:\n${logOf("triton").slice(-3000)}`);
         }
@@ -383,7 +367,7 @@ done`;
 async function fillDisk(percent: number): Promise<void> {
     const before = fs.readFileSync(path.join(work, "node-exporter.log"), "utf8").split("filled").length;
     nodeNs!.stdin!.write(`${percent}\n`);
-    await until(`the test file system filled to ${percent}%`, 30_000, async () =>
+    await waitFor(`the test file system filled to ${percent}%`, 30_000, async () =>
         fs.readFileSync(path.join(work, "node-exporter.log"), "utf8").split("filled").length > before ? true : undefined,
     );
 }
@@ -439,7 +423,7 @@ function matching(alerts: PromAlert[], alertname: string, labels: Record<string,
 
 /** Waits until Prometheus's /api/v1/alerts shows the alert firing, and returns it. */
 async function firing(alertname: string, labels: Record<string, string>, timeoutMs = 90_000): Promise<PromAlert> {
-    const alert = await until(`${alertname} ${JSON.stringify(labels)} to fire`, timeoutMs, async () =>
+    const alert = await waitFor(`${alertname} ${JSON.stringify(labels)} to fire`, timeoutMs, async () =>
         matching(await prometheusAlerts(), alertname, labels).find((a) => a.state === "firing"),
     );
     evidence[`${alertname} ${JSON.stringify(labels)}`] = alert;
@@ -510,7 +494,7 @@ beforeAll(async () => {
         "--rules.alert.resend-delay=1s",
     ]);
     await startTriton();
-    await until("Prometheus and Alertmanager to be ready", 60_000, async () => {
+    await waitFor("Prometheus and Alertmanager to be ready", 60_000, async () => {
         const a = await fetch(`http://127.0.0.1:${ports.prometheus}/-/ready`);
         const b = await fetch(`http://127.0.0.1:${ports.alertmanager}/-/ready`);
         return a.ok && b.ok ? true : undefined;
@@ -592,7 +576,7 @@ describe("R14 alerts against a live Triton and node exporter", () => {
 
     it("NodeDiskUsageHigh is silent for a file system 80% full and fires at 90%", async () => {
         const usage = `100 * (1 - node_filesystem_avail_bytes{mountpoint="${disk.mountpoint}"} / node_filesystem_size_bytes{mountpoint="${disk.mountpoint}"})`;
-        const at80 = await until("node exporter to report the test file system", 30_000, () => query(usage));
+        const at80 = await waitFor("node exporter to report the test file system", 30_000, () => query(usage));
         expect(at80).toBeGreaterThan(75);
         expect(at80).toBeLessThan(85);
         // The exporter sees the test file system only, whatever the host's own disks hold.
@@ -611,7 +595,7 @@ describe("R14 alerts against a live Triton and node exporter", () => {
         await firing("TritonErrorRateHigh", { model: MODELS.both.name });
         bothLoop.delayMs = 900; // the same model now also answers slowly
         await firing("TritonInferenceLatencyP99High", { model: MODELS.both.name });
-        const amAlerts = await until("Alertmanager to inhibit the latency warning", 30_000, async () => {
+        const amAlerts = await waitFor("Alertmanager to inhibit the latency warning", 30_000, async () => {
             const all: any[] = await getJson(`http://127.0.0.1:${ports.alertmanager}/api/v2/alerts`);
             const warning = all.find((a) => a.labels.alertname === "TritonInferenceLatencyP99High" && a.labels.model === MODELS.both.name);
             return warning?.status.inhibitedBy.length > 0 ? all : undefined;
@@ -624,15 +608,15 @@ describe("R14 alerts against a live Triton and node exporter", () => {
     });
 
     it("the on-call receiver gets each critical once, the team channel each warning once, with model, threshold and runbook", async () => {
-        const oncallErr = await until("the error-rate page", 30_000, async () => {
+        const oncallErr = await waitFor("the error-rate page", 30_000, async () => {
             const n = notified(received.oncall, "firing", "TritonErrorRateHigh", { model: MODELS.errors5.name });
             return n.length > 0 ? n : undefined;
         });
-        const warnP99 = await until("the latency notice", 30_000, async () => {
+        const warnP99 = await waitFor("the latency notice", 30_000, async () => {
             const n = notified(received.team, "firing", "TritonInferenceLatencyP99High", { model: MODELS.slow.name });
             return n.length > 0 ? n : undefined;
         });
-        await until("the disk notice", 30_000, async () => (notified(received.team, "firing", "NodeDiskUsageHigh", { mountpoint: disk.mountpoint }).length > 0 ? true : undefined));
+        await waitFor("the disk notice", 30_000, async () => (notified(received.team, "firing", "NodeDiskUsageHigh", { mountpoint: disk.mountpoint }).length > 0 ? true : undefined));
         await sleep(5000); // more group intervals pass: nothing is sent twice while the alerts keep firing
         expect(notified(received.oncall, "firing", "TritonErrorRateHigh", { model: MODELS.errors5.name })).toHaveLength(1);
         expect(notified(received.team, "firing", "TritonInferenceLatencyP99High", { model: MODELS.slow.name })).toHaveLength(1);
@@ -656,7 +640,7 @@ describe("R14 alerts against a live Triton and node exporter", () => {
 
     it("the resolved notice arrives when the disk is freed again", async () => {
         await fillDisk(70);
-        const resolved = await until("the disk alert's resolved notice", 60_000, async () => {
+        const resolved = await waitFor("the disk alert's resolved notice", 60_000, async () => {
             const n = notified(received.team, "resolved", "NodeDiskUsageHigh", { mountpoint: disk.mountpoint });
             return n.length > 0 ? n : undefined;
         });
@@ -672,7 +656,7 @@ describe("R14 alerts against a live Triton and node exporter", () => {
         expect(alert.annotations.summary).toBe("Inference error rate above 0.25% (R14)");
         expect(Number(alert.value)).toBeGreaterThan(0.25);
         expect(Number(alert.value)).toBeLessThan(2);
-        await until("the page for the 0.5% model", 30_000, async () =>
+        await waitFor("the page for the 0.5% model", 30_000, async () =>
             notified(received.oncall, "firing", "TritonErrorRateHigh", { model: MODELS.errorsHalf.name }).length > 0 ? true : undefined,
         );
     });
@@ -682,9 +666,9 @@ describe("R14 alerts against a live Triton and node exporter", () => {
         await stop(triton!);
         const alert = await firing("TritonMetricsScrapeDown", { namespace: NAMESPACE }, 60_000);
         expect(alert.labels).toMatchObject({ severity: "critical", pod: "triton-e2e-0", job: JOBS.triton });
-        await until("the scrape-down page", 30_000, async () => (notified(received.oncall, "firing", "TritonMetricsScrapeDown").length > 0 ? true : undefined));
+        await waitFor("the scrape-down page", 30_000, async () => (notified(received.oncall, "firing", "TritonMetricsScrapeDown").length > 0 ? true : undefined));
         await startTriton();
-        await until("the scrape-down resolved notice", 60_000, async () =>
+        await waitFor("the scrape-down resolved notice", 60_000, async () =>
             notified(received.oncall, "resolved", "TritonMetricsScrapeDown").length > 0 ? true : undefined,
         );
         expect(notified(received.oncall, "firing", "TritonMetricsScrapeDown")).toHaveLength(1);

@@ -14,7 +14,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { kubernetesShipperConfig, renderConfig, SERVER_COMPONENT_LABEL, serverShipperConfig } from "../../components/logsink";
 import { parseDefinition, StackDefinition } from "../../stack/definition";
 import { freePort } from "../support/ports";
-import { s3Request, S3Response, until } from "../support/s3";
+import { s3Request, S3Response } from "../support/s3";
+import { until } from "../support/wait";
 
 const ROOT = path.resolve(__dirname, "../..");
 const PROJECT = "triton-platform";

@@ -16,7 +16,8 @@ import { awsCredentialsContent, SHIPPER_CREDENTIALS_FILE, shipperContainerArgs }
 import { stdinFileScript } from "../../components/server/scripts";
 import { parseDefinition, StackDefinition } from "../../stack/definition";
 import { freePort } from "../support/ports";
-import { s3Request, S3Response, until as waitUntil } from "../support/s3";
+import { s3Request, S3Response } from "../support/s3";
+import { until as waitUntil } from "../support/wait";
 
 const BUCKET = "conversation-logs";
 const REGION = "eu-west-1";

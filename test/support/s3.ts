@@ -1,5 +1,5 @@
-// What the log-sink tests need to talk to a real S3-compatible store (MinIO) and wait for it: a SigV4
-// client, just enough for path-style GET/PUT/list, and a poll with a deadline. Shared by the unit
+// What the log-sink tests need to talk to a real S3-compatible store (MinIO): a SigV4
+// client, just enough for path-style GET/PUT/list. Shared by the integration
 // test of the server's shipper against the store and the end-to-end pipeline test.
 import * as crypto from "crypto";
 import * as http from "http";
@@ -61,25 +61,4 @@ export function s3Request(target: S3Target, method: string, key: string, query: 
         req.on("error", reject);
         req.end(body);
     });
-}
-
-/**
- * Polls `probe` every half second until it returns a value, or fails after `seconds` naming what it
- * waited for, the probe's last error and, when given, `diagnostics()` (e.g. the tail of a log).
- */
-export async function until<T>(what: string, probe: () => Promise<T | undefined>, seconds: number, diagnostics?: () => string): Promise<T> {
-    const deadline = Date.now() + seconds * 1000;
-    let last: unknown;
-    while (Date.now() < deadline) {
-        try {
-            const v = await probe();
-            if (v !== undefined) {
-                return v;
-            }
-        } catch (e) {
-            last = e;
-        }
-        await new Promise((r) => setTimeout(r, 500));
-    }
-    throw new Error(`gave up waiting for ${what}${last ? ` (last error: ${String(last)})` : ""}${diagnostics ? `\n${diagnostics()}` : ""}`);
 }

@@ -11,7 +11,8 @@ import * as net from "net";
 import * as os from "os";
 import * as path from "path";
 import { freePort } from "../../support/ports";
-import { s3Request, S3Target, until } from "../../support/s3";
+import { s3Request, S3Target } from "../../support/s3";
+import { until } from "../../support/wait";
 import { REPO_ROOT } from "./project";
 
 /** A running store. stop() ends MinIO and the relay and removes the data folder. */
