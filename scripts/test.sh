@@ -43,6 +43,7 @@ fi
 if ((level >= 3)); then
   need "Pulumi CLI, language host and providers (scripts/toolchain.sh)" "bash scripts/toolchain.sh"
   need "Triton Inference Server from PyPI's nvidia-pytriton (scripts/install-triton.sh)" "bash scripts/install-triton.sh --print-path >/dev/null"
+  need "Triton image from Debian packages and that Triton (scripts/build-triton-image.sh, scripts/rootfs.sh)" "bash scripts/build-triton-image.sh >/dev/null"
   need "Kubernetes control plane, etcd and kwok builds (scripts/cluster.sh build)" "bash scripts/cluster.sh build"
 fi
 
