@@ -88,8 +88,9 @@ export const imageRegistryAllowed = resourcePolicy<{ allowedRegistries: string[]
         allowedRegistries: {
             type: "array",
             items: { type: "string" },
-            description: "Registry hosts images may come from (docker.io covers official and user images on Docker Hub).",
-            default: ["nvcr.io", "docker.io"],
+            description:
+                "Registry hosts images may come from (docker.io covers official and user images on Docker Hub; `localhost` names images this repository builds and operators load into the nodes' image store by digest, pulled from no registry).",
+            default: ["nvcr.io", "docker.io", "localhost"],
         },
     },
     types: workloadTypes,

@@ -6,6 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { z } from "zod";
 import { clusterSchema } from "../components/cluster/schema";
+import { dialogueIssues, dialogueSchema } from "../components/dialogue/schema";
 import { gatewayIssues } from "../components/gateway/checks";
 import { gatewaySchema } from "../components/gateway/schema";
 import { keysSchema } from "../components/keys/schema";
@@ -101,6 +102,8 @@ export const definitionShape = {
     keys: keysSchema,
     /** The collaboration-platform entry point (R8-R11). */
     gateway: gatewaySchema,
+    /** The dialogue service between the gateway and Triton (R9 access modes, R11 messages). */
+    dialogue: dialogueSchema,
     securityGroup: securityGroupSchema,
     /** The lightweight server (single-VM path). Unset: no server is managed. */
     server: serverSchema.optional(),
@@ -115,7 +118,7 @@ export const definitionShape = {
 export const MULTILINE_SETTINGS = ["logSink.caBundle", "cluster.kubeconfig"] as const;
 
 /** Keys read as secrets, never as part of the definition. */
-export const SECRET_KEYS = ["objectStorageAccessKeyId", "objectStorageSecretAccessKey", "serverPrivateKey"] as const;
+export const SECRET_KEYS = ["objectStorageAccessKeyId", "objectStorageSecretAccessKey", "serverPrivateKey", "dialogueReplyUrls", "dialogueRedisPassword"] as const;
 
 /** Whether a top-level config key is a secret (a fixed one, or an alert webhook URL `alertWebhook<Name>`). */
 export function isSecretKey(key: string): boolean {
@@ -299,6 +302,12 @@ const crossRules: { keys: (keyof Parsed)[]; check: (d: Parsed, issue: Report) =>
         check: (d, issue) => gatewayIssues(d).forEach((i) => issue(i.path, i.message)),
     },
     {
+        // The dialogue service: a shared store with several replicas, a digest-pinned image outside dev.
+        // Only checked where it is deployed: behind this stack's gateway (Kubernetes or the server).
+        keys: ["dialogue", "environment", "gateway"],
+        check: (d, issue) => dialogueIssues(d.dialogue, d.environment, d.gateway.enabled).forEach((i) => issue(["dialogue", ...i.path], i.message)),
+    },
+    {
         // Conversation logs must not travel in clear text in prod.
         keys: ["environment", "objectStorage", "logSink"],
         check: (d, issue) => logSinkIssues(d).forEach(([path, message]) => issue(path, message)),
@@ -326,6 +335,10 @@ export interface StackSecrets {
     objectStorageAccessKeyId?: pulumi.Output<string>;
     objectStorageSecretAccessKey?: pulumi.Output<string>;
     serverPrivateKey?: pulumi.Output<string>;
+    /** JSON {platform: reply URL} of the dialogue service's webhook replies (URLs often carry a token). */
+    dialogueReplyUrls?: pulumi.Output<string>;
+    /** Password of the dialogue service's external Redis (`dialogue.store.auth`). */
+    dialogueRedisPassword?: pulumi.Output<string>;
     /** Alert webhook URLs by config key (`alertWebhook<Name>`, named by monitoring.alertRoute.receivers[].urlSecret). */
     alertWebhookUrls?: Record<string, pulumi.Output<string>>;
 }

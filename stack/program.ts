@@ -4,7 +4,8 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { clusterProvider } from "../components/cluster/provider";
 import { clusterReached } from "../components/cluster/reachability";
-import { podSecurityLabels, recommendedLabels } from "../kit/labels";
+import { podSecurityLabels, recommendedLabels, selectorLabels } from "../kit/labels";
+import { DialogueService } from "../components/dialogue";
 import { Gateway } from "../components/gateway";
 import { Keys } from "../components/keys";
 import { LogSink, loggingNamespaceName } from "../components/logsink";
@@ -99,6 +100,41 @@ export function deployPlatform(def: StackDefinition, secrets: StackSecrets): Pla
         });
         // --- end model service ---
 
+        // --- dialogue service (components/dialogue) ---
+        // R9 access modes and R11 messages between the gateway and Triton's routing Service (the active slot).
+        const dialogue =
+            def.dialogue.enabled && def.gateway.enabled
+                ? new DialogueService(
+                      "dialogue",
+                      {
+                          namespace: namespace.metadata.name,
+                          instance,
+                          labels: def.labels,
+                          zones: def.zones,
+                          settings: def.dialogue,
+                          triton: { serviceName: modelService.serviceName, port: def.modelService.servicePort },
+                          // From the keys block above: the R11 HMAC key (secret); the reply URLs are secret config.
+                          hmacKey: keys.hmacKey,
+                          replyUrls: secrets.dialogueReplyUrls,
+                          redisPassword: secrets.dialogueRedisPassword,
+                          network: {
+                              gatewaySelector: selectorLabels({ name: "triton", instance, component: "gateway" }),
+                              modelServerSelector: modelService.podSelector,
+                              modelServerHttpPort: def.modelService.ports.http,
+                              monitoringNamespace: def.securityGroup.monitoringNamespace,
+                          },
+                          monitoring: { errorRatePercent: def.monitoring.thresholds.errorRatePercent, prometheusOperator: def.monitoring.prometheusOperator },
+                          clusterDomain: def.gateway.clusterDomain,
+                          provider,
+                      },
+                      { dependsOn: [namespace] },
+                  )
+                : undefined;
+        if (dialogue) {
+            outputs.dialogueService = dialogue.serviceName;
+        }
+        // --- end dialogue service ---
+
         // --- gateway (components/gateway) ---
         // R8-R10: the collaboration-platform entry point (haproxy checking HS256 JWTs) in front of the
         // model service's routing Service.
@@ -121,11 +157,14 @@ export function deployPlatform(def: StackDefinition, secrets: StackSecrets): Pla
                         namespace: namespace.metadata.name,
                         httpPort: modelService.servicePort,
                         metricsPort: def.modelService.ports.metrics,
+                        // Chat, webhooks and async REST messages go to the dialogue service.
+                        dialogue: dialogue && { serviceName: dialogue.serviceName, port: dialogue.port },
                     },
                     network: {
                         monitoringNamespace: def.securityGroup.monitoringNamespace,
                         modelServerSelector: modelService.podSelector,
                         modelServerPorts: { http: def.modelService.ports.http, metrics: def.modelService.ports.metrics },
+                        dialogue: dialogue && { selector: dialogue.podSelector, port: dialogue.port },
                     },
                     provider,
                 },

@@ -32,6 +32,8 @@ export interface GatewayUpstream {
     httpPort: number;
     /** Triton's metrics port on the Service (8002); the `metrics` route forwards there. */
     metricsPort: number;
+    /** The dialogue service's Service (routes with upstream `dialogue`); unset: those routes go to Triton. */
+    dialogue?: { serviceName: pulumi.Input<string>; port: number };
 }
 
 /** Arguments of {@link Gateway}. */
@@ -70,6 +72,8 @@ export interface GatewayNetwork {
     modelServerSelector: Record<string, string>;
     /** Triton's pod ports behind the routing Service. */
     modelServerPorts: { http: number; metrics: number };
+    /** The dialogue service's pods and port, when deployed (the gateway may reach them, nothing else of theirs). */
+    dialogue?: { selector: Record<string, string>; port: number };
 }
 
 type NetworkPolicySpec = k8s.types.input.networking.v1.NetworkPolicySpec;
@@ -101,6 +105,9 @@ export function gatewayNetworkPolicies(a: {
                         { protocol: "TCP", port: a.network.modelServerPorts.metrics },
                     ],
                 },
+                ...(a.network.dialogue
+                    ? [{ to: [{ podSelector: { matchLabels: a.network.dialogue.selector } }], ports: [{ protocol: "TCP", port: a.network.dialogue.port }] }]
+                    : []),
             ],
         },
         modelServer: {
@@ -127,14 +134,17 @@ export function kubernetesGatewayConfig(a: {
     namespace: string;
     httpPort: number;
     metricsPort: number;
+    /** The dialogue service's Service name and port, when deployed. */
+    dialogue?: { serviceName: string; port: number };
 }): string {
     const host = `${a.serviceName}.${a.namespace}.svc.${a.settings.clusterDomain}`;
+    const dialogue = a.dialogue && { host: `${a.dialogue.serviceName}.${a.namespace}.svc.${a.settings.clusterDomain}`, port: a.dialogue.port };
     return renderHaproxyConfig({
         settings: a.settings,
         jwt: a.jwt,
         listeners: [{ name: "http", address: "", port: GATEWAY_HTTP_PORT }],
         statsListener: { address: "", port: a.settings.statsPort },
-        upstreams: { triton: { host, port: a.httpPort }, "triton-metrics": { host, port: a.metricsPort } },
+        upstreams: { triton: { host, port: a.httpPort }, "triton-metrics": { host, port: a.metricsPort }, ...(dialogue ? { dialogue } : {}) },
         dns: true,
         stripHeaders: [ADMIN_KEY_HEADER],
     });
@@ -281,8 +291,8 @@ export class Gateway extends pulumi.ComponentResource {
             child,
         );
         const config = pulumi
-            .all([args.upstream.serviceName, args.upstream.namespace, args.previousJwt?.acceptedUntilEpoch])
-            .apply(([serviceName, namespace, previousKeyValidUntil]) =>
+            .all([args.upstream.serviceName, args.upstream.namespace, args.previousJwt?.acceptedUntilEpoch, args.upstream.dialogue?.serviceName])
+            .apply(([serviceName, namespace, previousKeyValidUntil, dialogueService]) =>
                 kubernetesGatewayConfig({
                     settings: s,
                     jwt: previousKeyValidUntil === undefined ? args.jwt : { ...args.jwt, previousKeyValidUntil },
@@ -290,6 +300,7 @@ export class Gateway extends pulumi.ComponentResource {
                     namespace,
                     httpPort: args.upstream.httpPort,
                     metricsPort: args.upstream.metricsPort,
+                    dialogue: dialogueService === undefined ? undefined : { serviceName: dialogueService, port: args.upstream.dialogue!.port },
                 }),
             );
         const configMap = new k8s.core.v1.ConfigMap(`${name}-config`, { metadata: metadata(), data: { "haproxy.cfg": config } }, child);

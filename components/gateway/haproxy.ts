@@ -54,8 +54,12 @@ export interface HaproxyConfigInput {
     listeners: Listener[];
     /** Probe and Prometheus listener (/healthz, /metrics): never routed from outside. */
     statsListener: Omit<Listener, "name">;
-    /** Addresses of the named upstreams routes refer to. */
-    upstreams: { triton: Endpoint; "triton-metrics": Endpoint };
+    /**
+     * Addresses of the named upstreams routes refer to. `dialogue` unset (a stack without the dialogue
+     * service): routes naming it go to Triton, as before the service existed (bring your own dialogue
+     * application in front of it).
+     */
+    upstreams: { triton: Endpoint; "triton-metrics": Endpoint; dialogue?: Endpoint };
     /** Re-resolve upstream host names through the system resolver (Kubernetes Service names). */
     dns?: boolean;
     /** Process files: tests put them in a temporary folder; containers need none. */
@@ -105,7 +109,7 @@ export function resolveRoutes(settings: GatewaySettings, upstreams: HaproxyConfi
         path: r.path,
         scope: r.scope,
         methods: r.methods ?? DEFAULT_METHODS[r.access],
-        upstream: typeof r.upstream === "string" ? upstreams[r.upstream] : r.upstream,
+        upstream: typeof r.upstream === "string" ? (r.upstream === "dialogue" ? (upstreams.dialogue ?? upstreams.triton) : upstreams[r.upstream]) : r.upstream,
         queryToken: r.queryToken ?? r.access === "websocket",
         maxBodyBytes: r.maxBodyBytes ?? settings.maxBodyBytes,
         deadlineMs: routeDeadlineMs(r, settings),

@@ -68,9 +68,13 @@ export function upstreamHostIssue(host: string): string | undefined {
     return undefined;
 }
 
-/** Where a route's requests go. `triton` and `triton-metrics` are the model service; an object names any other upstream. */
+/**
+ * Where a route's requests go. `triton` and `triton-metrics` are the model service, `dialogue` the
+ * dialogue service (components/dialogue: WebSocket chat, webhooks, async REST, R11 messages); an
+ * object names any other upstream.
+ */
 export const upstreamSchema = z.union([
-    z.enum(["triton", "triton-metrics"]),
+    z.enum(["triton", "triton-metrics", "dialogue"]),
     z.strictObject({
         /** DNS name or IP address (in-cluster: a Service name in the stack's namespace, or a full name). Never link-local or a metadata service. */
         host: z
@@ -141,11 +145,22 @@ export type RouteSettings = z.infer<typeof routeSchema>;
 
 /**
  * Default routes. Only what a collaboration platform needs is reachable: the WebSocket chat (R9,
- * recommended), Triton inference and readiness (REST), webhooks, and metrics (R5 `system-metrics:
- * read`). Everything else, Triton's admin APIs included, gets 404 at the edge.
+ * recommended), webhooks and async REST messages (the dialogue service, R11 messages), Triton inference
+ * and readiness (REST), and metrics (R5 `system-metrics: read`). Everything else, Triton's admin APIs
+ * included, gets 404 at the edge.
  */
 export const DEFAULT_ROUTES: z.input<typeof routeSchema>[] = [
-    { name: "chat", access: "websocket", match: "exact", path: "/chat", scope: "chat:write" },
+    { name: "chat", access: "websocket", match: "exact", path: "/chat", scope: "chat:write", upstream: "dialogue" },
+    { name: "messages", access: "rest", match: "exact", path: "/v1/messages", scope: "chat:write", methods: ["POST"], upstream: "dialogue" },
+    {
+        name: "message-result",
+        access: "rest",
+        match: "regex",
+        path: "^/v1/messages/[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$",
+        scope: "chat:write",
+        methods: ["GET"],
+        upstream: "dialogue",
+    },
     {
         name: "infer",
         access: "rest",
@@ -162,7 +177,7 @@ export const DEFAULT_ROUTES: z.input<typeof routeSchema>[] = [
         scope: "chat:write",
         methods: ["GET"],
     },
-    { name: "webhook", access: "webhook", match: "prefix", path: "/webhook/", scope: "chat:write" },
+    { name: "webhook", access: "webhook", match: "prefix", path: "/webhook/", scope: "chat:write", upstream: "dialogue" },
     { name: "metrics", access: "rest", match: "exact", path: "/metrics", scope: "metrics:read", methods: ["GET"], upstream: "triton-metrics" },
 ];
 

@@ -180,6 +180,7 @@ export const cases: Record<string, PolicyCases> = {
         violating: [{ name: "ghcr.io", resources: blue((p) => (triton(p).image = "ghcr.io/acme/triton:1.0")), expect: /outside the allow-list/ }],
         compliant: [
             { name: "nvcr.io and docker.io", resources: stack() },
+            { name: "an image this repository built, loaded into the node's store (localhost)", resources: blue((p) => (triton(p).image = `localhost/triton-platform/dialogue@sha256:${"a".repeat(64)}`)) },
             { name: "registry added by config", resources: blue((p) => (triton(p).image = "ghcr.io/acme/triton:1.0")), config: { "image-registry-allowed": { allowedRegistries: ["nvcr.io", "docker.io", "ghcr.io"] } } },
         ],
     },

@@ -54,6 +54,8 @@ describe("gateway settings (config key `gateway`)", () => {
         expect(DEFAULT_GATEWAY_IMAGE).toMatch(/haproxy:2\.(8|9)\.\d+-alpine$/);
         expect(defaults.routes.map((r) => [r.name, r.access, r.scope])).toEqual([
             ["chat", "websocket", "chat:write"],
+            ["messages", "rest", "chat:write"],
+            ["message-result", "rest", "chat:write"],
             ["infer", "rest", "chat:write"],
             ["health", "rest", "chat:write"],
             ["webhook", "webhook", "chat:write"],
@@ -100,6 +102,19 @@ describe("routeDeadlineMs and resolveRoutes: R9 budgets to timeouts", () => {
         expect(routes.find((r) => r.name === "webhook")).toMatchObject({ methods: ["POST"], queryToken: false });
         expect(routes.find((r) => r.name === "metrics")!.upstream).toEqual({ host: "m", port: 1 });
     });
+
+    it("sends the chat, webhook and async REST message routes to the dialogue service, and the rest to Triton", () => {
+        const dialogue = { host: "dialogue", port: 8080 };
+        const routes = resolveRoutes(defaults, { triton: local, "triton-metrics": { host: "m", port: 1 }, dialogue });
+        const to = (name: string) => routes.find((r) => r.name === name)!.upstream;
+        expect(["chat", "webhook", "messages", "message-result"].map(to)).toEqual([dialogue, dialogue, dialogue, dialogue]);
+        expect(["infer", "health"].map(to)).toEqual([local, local]);
+        expect(routes.find((r) => r.name === "messages")!.methods).toEqual(["POST"]);
+        expect(routes.find((r) => r.name === "message-result")!.methods).toEqual(["GET"]);
+        // A stack without the dialogue service: those routes reach Triton, as before the service existed.
+        const without = resolveRoutes(defaults, { triton: local, "triton-metrics": { host: "m", port: 1 } });
+        expect(without.find((r) => r.name === "chat")!.upstream).toEqual(local);
+    });
 });
 
 describe("renderHaproxyConfig", () => {
@@ -135,6 +150,8 @@ describe("renderHaproxyConfig", () => {
         const front = section(cfg, "frontend platform");
         expect(front.filter((l) => l.startsWith("http-request return status 403")).map((l) => /-m str (\S+) } !(\S+)$/.exec(l)!.slice(1))).toEqual([
             ["chat", "has_scope_0"],
+            ["messages", "has_scope_0"],
+            ["message-result", "has_scope_0"],
             ["infer", "has_scope_0"],
             ["health", "has_scope_0"],
             ["webhook", "has_scope_0"],

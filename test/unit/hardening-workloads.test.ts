@@ -22,17 +22,22 @@ describe("the dev stack (gateway on) under mocks", () => {
         run = await runMocked(() => deployPlatform(loadDefinition(), readSecrets()), { stack: "dev", config: stackFileConfig("dev") });
     });
 
-    it("lets only the gateway's pods and the monitoring namespace reach Triton: no CIDR peer at all", () => {
+    it("lets only the gateway's and the dialogue service's pods and the monitoring namespace reach Triton: no CIDR peer at all", () => {
         const rules = modelServerIngress(run);
         expect(rules.length).toBeGreaterThan(0);
         for (const r of rules) {
             for (const peer of r.from) {
                 expect(peer.ipBlock, JSON.stringify(r)).toBeUndefined();
                 const fromGateway = peer.podSelector?.matchLabels?.["app.kubernetes.io/component"] === "gateway";
+                const fromDialogue = peer.podSelector?.matchLabels?.["app.kubernetes.io/component"] === "dialogue";
                 const fromMonitoring = peer.namespaceSelector?.matchLabels?.["kubernetes.io/metadata.name"] === "monitoring";
-                expect(fromGateway || fromMonitoring, JSON.stringify(peer)).toBe(true);
+                expect(fromGateway || fromDialogue || fromMonitoring, JSON.stringify(peer)).toBe(true);
                 if (fromMonitoring) {
                     expect(r.ports).toEqual([8002]);
+                }
+                if (fromDialogue) {
+                    // The dialogue service calls inference only: Triton's HTTP port, not its metrics.
+                    expect(r.ports).toEqual([8000]);
                 }
             }
         }

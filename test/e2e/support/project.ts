@@ -11,7 +11,7 @@ import * as path from "path";
 export const REPO_ROOT = path.resolve(__dirname, "../../..");
 
 /** Files and folders of the program that a stack run needs. */
-const PROGRAM_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "main.js", "index.ts", "tools/ts-loader.js", "stack", "components", "policies"];
+const PROGRAM_FILES = ["Pulumi.yaml", "package.json", "tsconfig.json", "main.js", "index.ts", "tools/ts-loader.js", "stack", "components", "kit", "services", "policies", "models"];
 
 /** A throwaway copy of the project with its own backend. */
 export interface Sandbox {
