@@ -5,7 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { clusterProvider } from "../components/cluster/provider";
 import { clusterReached } from "../components/cluster/reachability";
 import { podSecurityLabels, recommendedLabels, selectorLabels } from "../kit/labels";
-import { DialogueService } from "../components/dialogue";
+import { DialogueService, SERVER_DIALOGUE_PORTS, serverDialogueService } from "../components/dialogue";
 import { Gateway } from "../components/gateway";
 import { Keys } from "../components/keys";
 import { LogSink, loggingNamespaceName } from "../components/logsink";
@@ -235,6 +235,10 @@ export function deployPlatform(def: StackDefinition, secrets: StackSecrets): Pla
     // --- lightweight server (components/server) ---
     if (def.server) {
         // The same rules as the cluster's NetworkPolicies, rendered for the host.
+        // The dialogue service beside Triton (components/dialogue/server.ts) once its image is given
+        // (dialogue.server: the archive and id scripts/build-dialogue-image.sh printed); until then the
+        // server gateway's dialogue routes reach Triton.
+        const dialogueOnServer = def.dialogue.enabled && def.gateway.enabled && def.dialogue.server !== undefined;
         const server = new LightweightServer("server", {
             settings: def.server,
             privateKey: secrets.serverPrivateKey,
@@ -249,9 +253,13 @@ export function deployPlatform(def: StackDefinition, secrets: StackSecrets): Pla
                 settings: def.gateway,
                 jwt: def.keys.jwt,
                 previousJwt: { secret: keys.jwtPreviousSecret, acceptedUntilEpoch: keys.jwtRotation.apply((r) => r.previousAcceptedUntilEpoch) },
+                dialoguePort: dialogueOnServer ? SERVER_DIALOGUE_PORTS.http : undefined,
             },
             instance,
             localSsh: { name: instance },
+            hostServices: dialogueOnServer
+                ? [serverDialogueService({ settings: def.dialogue, tritonHttpPort: def.modelService.ports.http, hmacKey: keys.hmacKey, replyUrls: secrets.dialogueReplyUrls, instance })]
+                : undefined,
             // R13: Triton's logs to object storage; static keys when both secrets are set.
             logSink: def.logSink.enabled
                 ? {

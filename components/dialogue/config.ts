@@ -69,14 +69,25 @@ export function dialogueRuntimeConfig(s: DialogueSettings, p: DialoguePlacement)
     };
 }
 
-/** The Redis command line: no persistence (state has TTLs), a memory cap, password from a file. */
-export function redisArgs(s: DialogueSettings, passwordFile: string, port: number): string[] {
+/**
+ * redis.conf of the server path's Redis: no persistence (every key has a TTL), a memory cap, loopback
+ * only, and the password, so it is never on a command line (`ps` would show it). A secret file.
+ */
+export function redisConfig(s: DialogueSettings, port: number, password: string): string {
+    if (!/^[A-Za-z0-9]+$/.test(password)) {
+        throw new Error("the Redis password must be letters and digits (it is written into redis.conf)");
+    }
     return [
-        "sh",
-        "-c",
-        // The password is read from the mounted file at start, never written on the command line.
-        `exec redis-server --port ${port} --save '' --appendonly no --maxmemory ${s.store.maxMemoryMb}mb --maxmemory-policy volatile-lru --protected-mode no --requirepass "$(cat ${passwordFile})"`,
-    ];
+        `port ${port}`,
+        "bind 127.0.0.1",
+        'save ""',
+        "appendonly no",
+        "dir /data",
+        `maxmemory ${s.store.maxMemoryMb}mb`,
+        "maxmemory-policy volatile-lru",
+        `requirepass ${password}`,
+        "",
+    ].join("\n");
 }
 
 /** Inputs of {@link dialoguePodSpec}. */

@@ -1,3 +1,4 @@
 export * from "./config";
 export * from "./kubernetes";
 export * from "./schema";
+export * from "./server";

@@ -69,6 +69,18 @@ export const dialogueSchema = z
          * NetworkPolicy opens only these (private ranges are excluded unless listed).
          */
         replyEgressCidrs: z.array(z.string()).default(["0.0.0.0/0"]),
+        /**
+         * The lightweight server: set to run the service beside Triton on the host (two containers, Redis
+         * and the service, loopback only). `imageArchive` is the OCI archive scripts/build-dialogue-image.sh
+         * wrote (copied over SSH and loaded: the server needs no registry), `imageId` the `image-id` line it
+         * printed (the container runs by that id). Unset: the server's dialogue routes go to Triton.
+         */
+        server: z
+            .strictObject({
+                imageArchive: z.string().min(1),
+                imageId: z.string().regex(/^sha256:[0-9a-f]{64}$/, { error: "expected the image-id line of scripts/build-dialogue-image.sh: sha256:<64 hex digits>" }),
+            })
+            .optional(),
         resources: z
             .strictObject({
                 cpuRequest: quantity.default("100m"),

@@ -28,6 +28,8 @@ export interface ServerGatewayArgs {
     tritonHttpPort?: number;
     /** Triton's metrics port on 127.0.0.1. @default 8002 */
     tritonMetricsPort?: number;
+    /** The dialogue service's port on 127.0.0.1 (routes with upstream `dialogue`); unset: they go to Triton. */
+    dialoguePort?: number;
     /** Port of the probe and Prometheus endpoint, on 127.0.0.1 only. @default settings.statsPort */
     statsPort?: number;
     /** Server folder of haproxy.cfg (0755, root). @default /etc/triton-platform/gateway */
@@ -95,6 +97,7 @@ export function serverGateway(args: ServerGatewayArgs): ServerGateway {
         upstreams: {
             triton: { host: "127.0.0.1", port: httpPort },
             "triton-metrics": { host: "127.0.0.1", port: metricsPort },
+            ...(args.dialoguePort !== undefined ? { dialogue: { host: "127.0.0.1", port: args.dialoguePort } } : {}),
         },
         process: { dropPrivilegesTo: { uid: HAPROXY_IMAGE_UID, gid: HAPROXY_IMAGE_UID } },
         stripHeaders: [ADMIN_KEY_HEADER],

@@ -86,6 +86,8 @@ export interface ServerGatewayOptions {
     settings: GatewaySettings;
     /** The R10 claims the gateway checks (the definition's `keys.jwt`). */
     jwt: JwtPolicy;
+    /** The dialogue service's port on 127.0.0.1 (a host service): the gateway's `dialogue` routes go there. */
+    dialoguePort?: number;
     /**
      * Key rotation without an outage (Keys.jwtPreviousSecret and jwtRotation), as the Kubernetes gateway
      * takes it: the previous period's JWT secret, accepted until `acceptedUntilEpoch` (Unix seconds).
@@ -93,6 +95,24 @@ export interface ServerGatewayOptions {
      * root, 0400); after it the file is removed. Unset: the current secret only.
      */
     previousJwt?: { secret: pulumi.Input<string>; acceptedUntilEpoch: pulumi.Input<number> };
+}
+
+/**
+ * What a service running beside Triton on the host (the dialogue service, components/dialogue/server.ts)
+ * gets to declare itself with: this server's remote steps, key-file writer, Docker engine and ordering.
+ */
+export interface ServerHost {
+    /** The component's name (prefix of child names) and the component itself (their parent). */
+    name: string;
+    parent: pulumi.Resource;
+    sudo: boolean;
+    connection: command.types.input.remote.ConnectionArgs;
+    step: (role: string, script: string, sudo: boolean, dependsOn: pulumi.Resource[], extra?: Partial<command.remote.CommandArgs>, secretStdin?: boolean) => command.remote.Command;
+    /** Writes a file from stdin (secret: kept secret in the state, not logged). */
+    file: (role: string, o: StdinFileOptions, content: pulumi.Output<string>, secret: boolean) => command.remote.Command;
+    engine: docker.Provider;
+    firewall: command.remote.Command;
+    tritonReady: command.remote.Command;
 }
 
 /** Arguments of a LightweightServer. */
@@ -116,6 +136,8 @@ export interface LightweightServerArgs {
     gateway?: ServerGatewayOptions;
     /** R13: run the log shipper next to Triton. Unset (logSink.enabled false): no shipper. */
     logSink?: ServerLogSinkArgs;
+    /** Services beside Triton on the host (the dialogue service), declared after Triton is ready. */
+    hostServices?: ((host: ServerHost) => void)[];
     /**
      * Where the run's ssh-agent (holding `privateKey` for the Docker provider's ssh) listens on the
      * operator's machine: `<directory>/<name>.agent`, a private folder that exists only during a run.
@@ -159,6 +181,7 @@ export class LightweightServer extends pulumi.ComponentResource {
                 jwt: previousKeyValidUntil === undefined ? a.jwt : { ...a.jwt, previousKeyValidUntil },
                 tritonHttpPort: args.triton.ports.http,
                 tritonMetricsPort: args.triton.ports.metrics,
+                dialoguePort: a.dialoguePort,
             });
         // With a previous JWT secret, the overlap's end is an Output: only haproxy.cfg (and its fingerprint)
         // depend on its value, resolved in declareGateway; ports, files and the container do not.
@@ -308,6 +331,10 @@ export class LightweightServer extends pulumi.ComponentResource {
                 tritonReady: ready,
                 firewall,
             });
+
+        for (const declare of args.hostServices ?? []) {
+            declare({ name, parent: this, sudo: s.sudo, connection, step, file, engine, firewall, tritonReady: ready });
+        }
 
         this.endpoint = pulumi.all([ready.stdout, gateway?.ready.stdout]).apply(() => serverEndpoint(s, args.triton.servicePort));
         this.troubleshooting = pulumi.output(
