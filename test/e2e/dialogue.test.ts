@@ -273,6 +273,26 @@ describe("the dialogue service behind the gateway, with Redis and Triton", () =>
         expect(logOf("dialogue1")).toContain(String(r2.in_reply_to));
     });
 
+    it("serves many concurrent sessions, each with its own history, across both replicas", async () => {
+        const sessions = Array.from({ length: 16 }, (_, i) => ({ id: `many-${i}-${randomUUID()}`, gateway: (i % 2) as 0 | 1 }));
+        const turns = await Promise.all(
+            sessions.map(async (s) => {
+                const c = await chat(s.gateway);
+                const replies = [];
+                for (const q of ["a", "b", "c"]) {
+                    replies.push(await c.ask(message({ session: s.id, query: `${q} of ${s.id}` })));
+                }
+                c.ws.close();
+                return replies;
+            }),
+        );
+        turns.forEach((replies, i) => {
+            expect(replies.map((r) => r.session_id)).toEqual(Array(3).fill(sessions[i].id));
+            expect(replies.map((r) => /turn (\d+)/.exec(String(r.reply))?.[1])).toEqual(["1", "2", "3"]);
+            expect(String(replies[2].reply)).toContain(`c of ${sessions[i].id}`);
+        });
+    });
+
     it("answers a replayed message_id once: the replay (even on the other replica) gets the first answer and Triton sees no second inference", async () => {
         const m = message({ session: `replay-${randomUUID()}`, query: "only once" });
         const a = await chat(0);

@@ -25,7 +25,8 @@ import {
 } from "../../services/dialogue/protocol";
 import { DialogueService } from "../../services/dialogue/server";
 import { MemoryStore } from "../../services/dialogue/store";
-import { ModelClient } from "../../services/dialogue/triton";
+import { ModelClient, TritonRestClient } from "../../services/dialogue/triton";
+import { freePort } from "../support/ports";
 
 const KEY = "dialogue-test-hmac-key-0123456789abcdef";
 const NOW = 1_767_225_600_000;
@@ -374,5 +375,39 @@ describe("DialogueService (in process)", () => {
         expect(text).toContain('dialogue_requests_total{route="websocket",platform="dingtalk",code="ok"} 1');
         expect(text).toContain('dialogue_requests_total{route="websocket",platform="other",code="ok"} 1');
         expect((await fetch(`http://127.0.0.1:${adminPort}/readyz`)).status).toBe(200);
+    });
+});
+
+describe("TritonRestClient (KServe v2 over HTTP)", () => {
+    it("sends QUERY and HISTORY, reads REPLY, and turns Triton's errors, slowness and absence into codes", async () => {
+        const seen: unknown[] = [];
+        const triton = http.createServer((req, res) => {
+            let b = "";
+            req.on("data", (c) => (b += c)).on("end", () => {
+                const body = JSON.parse(b) as { inputs: { data: string[] }[] };
+                seen.push(body);
+                const q = body.inputs[0].data[0];
+                if (q === "slow") {
+                    setTimeout(() => res.writeHead(200).end("{}"), 500);
+                } else if (q === "bad") {
+                    res.writeHead(400, { "content-type": "application/json" }).end('{"error":"unexpected shape for input HISTORY"}');
+                } else if (q === "busy") {
+                    res.writeHead(503, { "content-type": "application/json" }).end('{"error":"model not ready"}');
+                } else {
+                    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ outputs: [{ name: "REPLY", datatype: "BYTES", shape: [1, 1], data: [`echo ${q}`] }] }));
+                }
+            });
+        });
+        await new Promise<void>((r) => triton.listen(0, "127.0.0.1", r));
+        running.push({ stop: () => new Promise((r) => { triton.closeAllConnections(); triton.close(() => r()); }) });
+        const client = new TritonRestClient(`http://127.0.0.1:${(triton.address() as AddressInfo).port}`, "dialogue");
+        const code = async (p: Promise<unknown>) => p.then(() => "ok", (e: unknown) => (e instanceof DialogueError ? e.code : String(e)));
+        expect(await client.infer("hi", [{ role: "user", content: "a" }], 1000)).toBe("echo hi");
+        expect(JSON.parse((seen[0] as { inputs: { data: string[] }[] }).inputs[1].data[0])).toEqual([{ role: "user", content: "a" }]);
+        expect(await code(client.infer("slow", [], 100))).toBe("model_timeout");
+        expect(await code(client.infer("bad", [], 1000))).toBe("model_error");
+        expect(await code(client.infer("busy", [], 1000))).toBe("model_unavailable");
+        const closed = new TritonRestClient(`http://127.0.0.1:${await freePort()}`, "dialogue");
+        expect(await code(closed.infer("hi", [], 1000))).toBe("model_unavailable");
     });
 });
