@@ -7,7 +7,7 @@
 // `"${JWT_SECRET}"` expanded straight into jwt_verify's argument would also keep it out of the file,
 // but the expanded text is then parsed as converter arguments: a secret holding `,` `)` `"` or `\`
 // breaks the configuration (tried on haproxy 2.6). A variable is read as data, whatever it holds.
-import { CONFIG_TOKEN, GatewaySettings, RouteSettings } from "./schema";
+import { CONFIG_TOKEN, GatewaySettings, RateLimitSettings, RouteSettings } from "./schema";
 
 /** The environment variable haproxy reads the HS256 secret from. */
 export const JWT_SECRET_ENV = "JWT_SECRET";
@@ -196,6 +196,45 @@ function jsonBody(error: string, description?: string): string {
 /** Stick-table expiry: entries must outlive the rate period, and idle tokens should leave the table. */
 function tableExpirySeconds(periodSeconds: number): number {
     return Math.max(periodSeconds * 2, 60);
+}
+
+/** One rate-limit rule of the generated configuration: whose requests it counts, and its limit. */
+export interface RateRule {
+    /** Routes it counts, each on its own; undefined: every route without a limit of its own, counted together. */
+    route?: string;
+    /** The platform (token `sub`) it applies to; undefined: every platform not in `otherPlatforms`. */
+    platform?: string;
+    /** Platforms with a rule of their own on the same routes (excluded from this one). */
+    otherPlatforms: string[];
+    requests: number;
+    periodSeconds: number;
+}
+
+/**
+ * The rate-limit rules of the settings: the gateway's `rateLimit` for the routes without their own
+ * (one count shared by them), each route's own `rateLimit` (a count per route), and within each a rule
+ * per named platform before the rule for everyone else. Counts are per token in every rule.
+ */
+export function rateLimitRules(settings: GatewaySettings): RateRule[] {
+    const expand = (limit: RateLimitSettings | GatewaySettings["rateLimit"], route?: string): RateRule[] => {
+        const named = Object.keys(limit.platforms);
+        return [
+            ...named.map((platform) => ({
+                route,
+                platform,
+                otherPlatforms: [],
+                requests: limit.platforms[platform].requests,
+                periodSeconds: limit.platforms[platform].periodSeconds ?? limit.periodSeconds,
+            })),
+            { route, otherPlatforms: named, requests: limit.requests, periodSeconds: limit.periodSeconds },
+        ];
+    };
+    return [...expand(settings.rateLimit), ...settings.routes.filter((r) => r.rateLimit).flatMap((r) => expand(r.rateLimit!, r.name))];
+}
+
+/** The stick table counting requests over `periodSeconds` (one per distinct period). */
+function rateTable(periodSeconds: number, defaultPeriod: number): string {
+    return periodSeconds === defaultPeriod ? "rate_per_token" : `rate_per_token_${periodSeconds}s`;
 }
 
 /**
@@ -441,12 +480,39 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
         );
     }
 
+    const rules = rateLimitRules(s);
+    const ownRoutes = [...new Set(rules.flatMap((r) => (r.route ? [r.route] : [])))];
+    const named = rules.some((r) => r.platform !== undefined);
     line(
         "",
-        `    # Rate limit per token (a SHA-256 of it: the table never holds a usable token): ${rate.requests} per ${rate.periodSeconds}s per replica.`,
+        `    # Rate limit per token (a SHA-256 of it: the table never holds a usable token), per replica: ${rate.requests} per ${rate.periodSeconds}s` +
+            (ownRoutes.length > 0 ? ` on the routes without a limit of their own (one count); ${ownRoutes.join(", ")}: their own, each counted apart.` : "."),
         "    http-request set-var(txn.token_key) var(txn.jwt),sha2(256)",
-        "    http-request track-sc0 var(txn.token_key) table rate_per_token",
-        `    http-request return status 429 ${jsonBody("rate_limited")} hdr retry-after ${rate.periodSeconds} if { sc_http_req_rate(0) gt ${rate.requests} }`,
+    );
+    if (ownRoutes.length > 0) {
+        // A route with its own limit counts the token's requests on that route only: token and route name hashed together.
+        line(`    http-request set-var(txn.token_key) var(txn.jwt),concat(:,txn.route,),sha2(256) if { var(txn.route) -m str ${ownRoutes.join(" ")} }`);
+    }
+    if (named) {
+        // Named platforms are told apart by the verified token's subject.
+        line("    http-request set-var(txn.jwt_sub) var(txn.jwt),jwt_payload_query('$.sub')");
+    }
+    for (const r of rules) {
+        const cond = [
+            r.route !== undefined ? `{ var(txn.route) -m str ${r.route} }` : ownRoutes.length > 0 ? `!{ var(txn.route) -m str ${ownRoutes.join(" ")} }` : "",
+            r.platform !== undefined
+                ? `{ var(txn.jwt_sub) -m str ${token(r.platform, "a rate-limited platform name")} }`
+                : r.otherPlatforms.length > 0
+                  ? `!{ var(txn.jwt_sub) -m str ${r.otherPlatforms.join(" ")} }`
+                  : "",
+        ].filter(Boolean);
+        const when = cond.length > 0 ? ` if ${cond.join(" ")}` : "";
+        line(`    http-request track-sc0 var(txn.token_key) table ${rateTable(r.periodSeconds, rate.periodSeconds)}${when}`);
+        line(
+            `    http-request return status 429 ${jsonBody("rate_limited")} hdr retry-after ${r.periodSeconds} if ${[...cond, `{ sc_http_req_rate(0) gt ${r.requests} }`].join(" ")}`,
+        );
+    }
+    line(
         "",
         "    # The upstream never sees the token: it is checked here, and Triton would only log it.",
         "    http-request del-header authorization",
@@ -479,11 +545,13 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
         `    http-request return status 404 ${jsonBody("not_found")}`,
     );
 
-    line(
-        "",
-        "backend rate_per_token",
-        `    stick-table type binary len 32 size 100k expire ${tableExpirySeconds(rate.periodSeconds)}s store http_req_rate(${rate.periodSeconds}s)`,
-    );
+    for (const period of [...new Set([rate.periodSeconds, ...rules.map((r) => r.periodSeconds)])]) {
+        line(
+            "",
+            `backend ${rateTable(period, rate.periodSeconds)}`,
+            `    stick-table type binary len 32 size 100k expire ${tableExpirySeconds(period)}s store http_req_rate(${period}s)`,
+        );
+    }
 
     for (const r of routes) {
         const u = r.upstream;
@@ -496,6 +564,12 @@ export function renderHaproxyConfig(input: HaproxyConfigInput): string {
                 : `    # ${r.access}: R9 budget ${r.budgetMs} ms; the upstream must answer within ${r.deadlineMs} ms or the caller gets 504`,
             `    timeout server ${r.deadlineMs}ms`,
             `    timeout queue ${r.budgetMs}ms`,
+            // Request/response routes: any idle connection to the upstream serves the next request,
+            // whichever client sent it (`safe`, the default, gives each client connection's first request
+            // a connection of its own). The upstreams hold no per-connection state: identity travels in
+            // each request's headers. Fewer connections opened means less accept and set-up work in
+            // Triton (docs/BENCHMARKS.md, serving). A WebSocket's tunnel is never shared either way.
+            ...(r.access === "websocket" ? [] : ["    http-reuse always"]),
             `    server upstream ${u.host.includes(":") ? `[${u.host}]` : u.host}:${u.port}${resolve}`,
         );
     }

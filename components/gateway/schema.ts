@@ -91,6 +91,39 @@ export const upstreamSchema = z.union([
 ]);
 export type UpstreamRef = z.infer<typeof upstreamSchema>;
 
+/**
+ * Requests per token per period that one gateway replica lets through (429 beyond it). A collaboration
+ * platform sends all its traffic with one token, so this is a platform's budget, not a user's: 3000 per
+ * second, above what one replica passes of a small model on 2 cores (docs/BENCHMARKS.md, serving), so a
+ * platform meets the gateway's capacity before its limit; a leaked or runaway token is still bounded on
+ * larger nodes. The former 300 per 10 s throttled a platform past 30 requests per second.
+ */
+export const DEFAULT_RATE_LIMIT = { requests: 30000, periodSeconds: 10 } as const;
+
+/** A platform's own limit (see `platforms`). */
+const platformRateSchema = z.strictObject({
+    /** Requests per period. */
+    requests: int(1, 1_000_000),
+    /** Period in seconds. @default the period of the limit it belongs to */
+    periodSeconds: int(1, 3600).optional(),
+});
+
+/**
+ * Other limits for named platforms, keyed by the `sub` claim of their token (`npm run token --
+ * --subject NAME`): a busy platform gets more, a trial one less. Unnamed platforms get the default.
+ */
+const platformLimits = z.record(configToken("a platform name (the token's sub claim)"), platformRateSchema).default({});
+
+/** A route's own rate limit (`routes[].rateLimit`). */
+export const routeRateLimitSchema = z.strictObject({
+    /** Requests per token per period on this route. */
+    requests: int(1, 1_000_000),
+    /** Period in seconds. @default 10 */
+    periodSeconds: int(1, 3600).default(DEFAULT_RATE_LIMIT.periodSeconds),
+    platforms: platformLimits,
+});
+export type RateLimitSettings = z.infer<typeof routeRateLimitSchema>;
+
 /** Longest path regex of a route: one line of haproxy.cfg holds it (haproxy's lines end at 2048 bytes). */
 export const MAX_PATH_REGEX = 512;
 
@@ -119,6 +152,11 @@ export const routeSchema = z
         maxBodyBytes: int(0, 1 << 30).optional(),
         /** Upstream deadline in ms, overriding budget x deadlineFactor for this route. */
         deadlineMs: int(1, 3_600_000).optional(),
+        /**
+         * This route's own rate limit, counted per token on this route alone. @default the gateway's
+         * `rateLimit`, whose count all routes without their own share
+         */
+        rateLimit: routeRateLimitSchema.optional(),
     })
     .superRefine((r, ctx) => {
         if (r.match === "regex") {
@@ -295,8 +333,18 @@ export const gatewaySchema = z
             .prefault({}),
         /** Largest request body in bytes (413 above it; 411 when the length is not announced). */
         maxBodyBytes: int(0, 1 << 30).default(1 << 20),
-        /** Requests per token per period, enforced by each replica (429 beyond it). */
-        rateLimit: z.strictObject({ requests: int(1, 1_000_000).default(300), periodSeconds: int(1, 3600).default(10) }).prefault({}),
+        /**
+         * Requests per token per period, enforced by each replica (429 beyond it), for every route that
+         * sets no `rateLimit` of its own; those routes share one count. `platforms` gives named platforms
+         * (the token's `sub`) other limits. See DEFAULT_RATE_LIMIT for the default's size.
+         */
+        rateLimit: z
+            .strictObject({
+                requests: int(1, 1_000_000).default(DEFAULT_RATE_LIMIT.requests),
+                periodSeconds: int(1, 3600).default(DEFAULT_RATE_LIMIT.periodSeconds),
+                platforms: platformLimits,
+            })
+            .prefault({}),
         /** Clock skew tolerated on exp/nbf (R15: clocks drift without NTP). */
         clockSkewSeconds: int(0, 300).default(30),
         image: pinnedImage.default(DEFAULT_GATEWAY_IMAGE),
