@@ -1,5 +1,6 @@
 // Composes every component of the platform from one StackDefinition. index.ts only calls this; tests
 // call it under mocks with the dev and prod definitions.
+import * as path from "path";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { clusterProvider } from "../components/cluster/provider";
@@ -12,7 +13,7 @@ import { LogSink, loggingNamespaceName } from "../components/logsink";
 import { ModelService } from "../components/model-service";
 import { alertmanagerConfig, Monitoring } from "../components/observability";
 import { buildSecurityPolicy, NFT_CHECK_TABLE, NFT_TABLE, renderNftables, renderSshCheckTable, SecurityGroup, securityPolicyInput } from "../components/network";
-import { LightweightServer } from "../components/server";
+import { LightweightServer, repositoryFiles } from "../components/server";
 import { StackDefinition, StackSecrets } from "./definition";
 import { troubleshootingCommands } from "./troubleshooting";
 
@@ -245,6 +246,9 @@ export function deployPlatform(def: StackDefinition, secrets: StackSecrets): Pla
             keys,
             firewall: { ruleset: renderNftables(securityPolicy), sshCheck: renderSshCheckTable(securityPolicy), table: NFT_TABLE, checkTable: NFT_CHECK_TABLE },
             triton: { servicePort: def.modelService.servicePort, ports: def.modelService.ports, exitTimeoutSeconds: def.modelService.exitTimeoutSeconds },
+            // The models of the definition, with config.pbtxt generated as on Kubernetes, when the stack
+            // names the folder of their files (server.modelSource, relative to the project).
+            modelFiles: def.server.modelSource ? repositoryFiles(def.models, path.resolve(def.server.modelSource)) : undefined,
             // R8-R10: haproxy on 80 and 18789 verifying HS256 JWTs, Triton on 127.0.0.1 behind it; with
             // gateway.enabled false, Triton on 18789 itself. The JWT secret comes from `keys` above, and
             // (rotation without an outage, as the Kubernetes gateway) the previous period's secret with the

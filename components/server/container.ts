@@ -189,7 +189,8 @@ export function troubleshootingCommands(
         containerStats: `${ssh} docker stats --no-stream ${CONTAINER_NAME}${gw ? ` ${gw.containerName}` : ""}`,
         gpu: `${ssh} nvidia-smi`,
         containerLogs: `${ssh} docker logs --tail 200 ${CONTAINER_NAME}`,
-        containerHealth: `${ssh} docker inspect --format '{{json .State.Health}}' ${CONTAINER_NAME}`,
+        // One argument for ssh: the remote shell would split a Go template that ssh joined back with spaces.
+        containerHealth: `${ssh} "docker inspect --format '{{json .State.Health}}' ${CONTAINER_NAME}"`,
         systemLogs: `${ssh} sudo journalctl -u docker -u ssh -u triton-platform-firewall --since -1h`,
         ...(gw
             ? {
@@ -197,8 +198,8 @@ export function troubleshootingCommands(
                   tritonDirect: `${ssh} curl -fsS http://127.0.0.1:${gw.tritonHttpPort}/v2/health/ready && echo ready`,
                   // The access log names the route and, for a refusal, the reason (auth=bad_signature, expired, ...).
                   gatewayLogs: `${ssh} docker logs --tail 200 ${gw.containerName}`,
-                  gatewayAuthFailures: `${ssh} "docker logs --since 1h ${gw.containerName} 2>&1 | grep -E 'auth=[a-z]'"`,
-                  gatewayHealth: `${ssh} docker inspect --format '{{json .State.Health}}' ${gw.containerName}`,
+                  gatewayAuthFailures: `${ssh} "docker logs --since 1h ${gw.containerName} 2>&1 | grep -E 'auth=[a-z]' || echo 'no refused token in the last hour'"`,
+                  gatewayHealth: `${ssh} "docker inspect --format '{{json .State.Health}}' ${gw.containerName}"`,
                   // R11: a signed envelope through a webhook route, with a fresh token.
                   ...(gw.envelopePath ? { sendEnvelope: `npm run -s token -- --send ${endpoint}${gw.envelopePath}` } : {}),
               }
@@ -207,7 +208,7 @@ export function troubleshootingCommands(
             ? {
                   // R13: upload errors and the disk queue show in the collector's own log.
                   logShipperLogs: `${ssh} docker logs --tail 200 ${extras.logShipperContainer}`,
-                  logShipperState: `${ssh} docker inspect --format '{{.State.Status}} restarts={{.RestartCount}}' ${extras.logShipperContainer}`,
+                  logShipperState: `${ssh} "docker inspect --format '{{.State.Status}} restarts={{.RestartCount}}' ${extras.logShipperContainer}"`,
               }
             : {}),
     };

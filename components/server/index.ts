@@ -41,12 +41,14 @@ import {
     sourceContainerArgs,
 } from "./logsink";
 import { remoteStepFailureMessage } from "./failures";
+import { modelRepositoryScript, RELEASE_ENV, RepositoryFile, repositoryPayload } from "./models";
 import { DEFAULT_LOCAL_SSH_DIRECTORY, dockerHost, dockerSshOptions, holdKeyForRun, knownHostsPattern, localSshFiles } from "./ssh";
 
 export * from "./container";
 export * from "./failures";
 export * from "./gateway";
 export * from "./logsink";
+export * from "./models";
 export * from "./scripts";
 export * from "./ssh";
 export { serverSchema } from "./schema";
@@ -127,6 +129,11 @@ export interface LightweightServerArgs {
     firewall: { ruleset: string; sshCheck: string; table: string; checkTable: string };
     /** Triton's ports and drain time, from the definition. */
     triton: TritonSettings;
+    /**
+     * The model repository to ship (repositoryFiles(): config.pbtxt from the definition and the files of
+     * `server.modelSource`). Unset: the repository on the server is the operator's.
+     */
+    modelFiles?: RepositoryFile[];
     /** app.kubernetes.io/instance of the stack (container labels). */
     instance: string;
     /**
@@ -284,6 +291,11 @@ export class LightweightServer extends pulumi.ComponentResource {
         // R13: the log shipper next to Triton; Triton's container carries the shipper's source options.
         const shipper = args.logSink && this.declareLogShipper(name, args.logSink, { s, step, file, install, firewall, engine, instance: args.instance });
 
+        // The model repository (mounted read-only): Triton reads it at start only (--model-control-mode=none),
+        // so a changed repository (a new step id) recreates the container.
+        const repository =
+            args.modelFiles &&
+            step("model-repository", modelRepositoryScript(s.modelRepository), s.sudo, [install], { stdin: repositoryPayload(args.modelFiles), logging: "stderr" });
         const image = new docker.RemoteImage(`${name}-image`, { name: s.image, keepLocally: true }, { parent: this, provider: engine });
         const labels = recommendedLabels({ name: "triton", instance: args.instance, component: "model-server", version: imageTag(s.image) });
         // The shipper picks exactly the containers that carry its component label in their log lines.
@@ -293,16 +305,19 @@ export class LightweightServer extends pulumi.ComponentResource {
             {
                 ...modelContainerSpec(s, args.triton, gw && { httpPort: gw.triton.httpPort, metricsPort: gw.triton.metricsPort }),
                 ...(source ? { logDriver: source.logDriver, logOpts: source.logOpts } : {}),
+                // Not a secret: the release that serves, for the model's replies (the example model names it).
+                envs: [`${RELEASE_ENV}=${imageTag(s.image) ?? s.image}`],
                 image: image.imageId,
                 labels: [
                     ...Object.entries(labels).map(([label, value]) => ({ label, value })),
                     ...(source?.labels ?? []),
                     // A rewritten key file gets a new id: the container is recreated and reads the new key.
                     { label: "triton-platform/key-file-revision", value: modelEnv.id },
+                    ...(repository ? [{ label: "triton-platform/model-repository-revision", value: repository.id }] : []),
                 ],
             },
             // Fixed host ports, one container: the old one must go before the new one can publish them.
-            { parent: this, provider: engine, dependsOn: [modelEnv, firewall], deleteBeforeReplace: true },
+            { parent: this, provider: engine, dependsOn: [modelEnv, firewall, ...(repository ? [repository] : [])], deleteBeforeReplace: true },
         );
         // Triton's readiness straight from Triton: through the gateway it needs a token. Behind the gateway
         // Triton listens on the loopback only; without it, on the service port.

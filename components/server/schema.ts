@@ -93,6 +93,18 @@ export const serverSchema = z.strictObject({
         })
         .default("/var/lib/triton-platform/models"),
     /**
+     * A folder of the project (relative to the Pulumi project's folder, or absolute) holding each model's
+     * files as `<model>/<version>/...` (e.g. models/dialogue/1/model.py). The program ships them to
+     * `modelRepository`, beside the config.pbtxt it generates from `models` (a config.pbtxt in the folder is
+     * ignored), and restarts Triton when they change: the first `pulumi up` serves a model. At most 4 MiB
+     * (the files travel on stdin and stay in the state). Unset: the repository is yours to fill,
+     * config.pbtxt included.
+     */
+    modelSource: z
+        .string()
+        .regex(/^[A-Za-z0-9._/-]+$/, { error: "expected a folder path of letters, digits, '.', '_', '-' and '/'" })
+        .optional(),
+    /**
      * The user the model container runs as, `uid:gid` (numbers: the key file on the server is given to
      * them, and a name would be resolved inside the image). NVIDIA's Triton images have the user
      * `triton-server`, uid 1000 and gid 1000, and Triton needs no root. `0:0` runs the image's root (an

@@ -715,3 +715,137 @@ describe("haproxy accepts the production configurations", () => {
         expect(r.status).not.toBe(0);
     });
 });
+
+describe("the generated haproxy.cfg in front of a real Triton (tritonserver 2.51 from scripts/install-triton.sh)", () => {
+    // Triton as the server runs it: the example model repository (models/), model control off, the admin
+    // APIs behind the restricted-API key, latency summaries on; haproxy from the production generator.
+    const ADMIN_KEY = randomBytes(24).toString("hex");
+    let dir: string;
+    let haproxy: ChildProcess | undefined;
+    let triton: ChildProcess | undefined;
+    let port: number;
+    let statsPort: number;
+    let stderr = "";
+
+    beforeAll(async () => {
+        const install = spawnSync("bash", [path.join(__dirname, "../../scripts/install-triton.sh"), "--print-path"], { encoding: "utf8", timeout: 15 * 60_000 });
+        if (install.status !== 0) {
+            throw new Error(`scripts/install-triton.sh failed (exit ${install.status}):\n${install.stderr}`);
+        }
+        const bin = install.stdout.trim();
+        dir = fs.mkdtempSync(path.join(os.tmpdir(), "gateway-triton-e2e-"));
+        const [http, grpc, metrics] = [await freePort(), await freePort(), await freePort()];
+        [port, statsPort] = [await freePort(), await freePort()];
+        const restricted = "model-repository,model-config,shared-memory,statistics,trace,logging:triton-admin-key=";
+        // The key reaches Triton as its flag (as on the server: docs/KEYS.md); a file keeps it off this test's logs.
+        const log = fs.openSync(path.join(dir, "triton.log"), "a");
+        triton = spawn(
+            bin,
+            [
+                `--model-repository=${path.join(__dirname, "../../models")}`,
+                `--backend-directory=${path.join(path.dirname(bin), "..", "backends")}`,
+                "--model-control-mode=none",
+                "--http-address=127.0.0.1",
+                `--http-port=${http}`,
+                "--grpc-address=127.0.0.1",
+                `--grpc-port=${grpc}`,
+                "--metrics-address=127.0.0.1",
+                `--metrics-port=${metrics}`,
+                "--metrics-config=summary_latencies=true",
+                `--http-restricted-api=${restricted}${ADMIN_KEY}`,
+            ],
+            { env: { PATH: "/usr/bin:/bin", HOME: dir, TRITON_PLATFORM_RELEASE: "gateway-e2e" }, stdio: ["ignore", log, log] },
+        );
+        fs.closeSync(log);
+        for (let i = 0; ; i++) {
+            if (triton.exitCode !== null) {
+                throw new Error(`tritonserver exited ${triton.exitCode}: ${fs.readFileSync(path.join(dir, "triton.log"), "utf8").slice(-2000)}`);
+            }
+            const ready = await call(http, "GET", "/v2/health/ready").then((r) => r.status, () => 0);
+            if (ready === 200) {
+                break;
+            }
+            if (i > 240) {
+                throw new Error(`tritonserver not ready after 120 s: ${fs.readFileSync(path.join(dir, "triton.log"), "utf8").slice(-2000)}`);
+            }
+            await sleep(500);
+        }
+        const cfg = renderHaproxyConfig({
+            settings: gatewaySchema.parse({}),
+            jwt: JWT,
+            listeners: [{ name: "http", address: "127.0.0.1", port }],
+            statsListener: { address: "127.0.0.1", port: statsPort },
+            upstreams: { triton: { host: "127.0.0.1", port: http }, "triton-metrics": { host: "127.0.0.1", port: metrics } },
+            process: { pidfile: path.join(dir, "haproxy.pid"), adminSocket: path.join(dir, "admin.sock") },
+            stripHeaders: ["triton-admin-key"],
+        });
+        fs.writeFileSync(path.join(dir, "haproxy.cfg"), cfg);
+        haproxy = spawn("haproxy", ["-db", "-f", path.join(dir, "haproxy.cfg")], {
+            env: { PATH: process.env.PATH ?? "/usr/bin:/bin", JWT_SECRET: SECRET },
+            stdio: ["ignore", "ignore", "pipe"],
+        });
+        haproxy.stderr!.on("data", (d) => (stderr += d));
+        await waitHealthy(haproxy, statsPort, () => stderr);
+    }, 20 * 60_000);
+
+    afterAll(async () => {
+        await stop(haproxy);
+        if (triton && triton.exitCode === null) {
+            const exited = new Promise((r) => triton!.once("exit", r));
+            triton.kill("SIGTERM");
+            await Promise.race([exited, sleep(30_000)]);
+            if (triton.exitCode === null) {
+                triton.kill("SIGKILL");
+            }
+        }
+        if (dir) {
+            fs.rmSync(dir, { recursive: true, force: true });
+        }
+    });
+
+    const infer = (query: string, history: unknown[]) =>
+        JSON.stringify({
+            inputs: [
+                { name: "QUERY", datatype: "BYTES", shape: [1, 1], data: [query] },
+                { name: "HISTORY", datatype: "BYTES", shape: [1, 1], data: [JSON.stringify(history)] },
+            ],
+        });
+    const json = { "content-type": "application/json" };
+
+    it("passes a REST inference request with a valid token to Triton and returns the model's reply", async () => {
+        const r = await call(port, "POST", "/v2/models/dialogue/infer", { headers: { ...json, ...bearer(await token()) }, body: infer("hello", [{ role: "user", content: "hi" }]) });
+        expect(r.status, r.body).toBe(200);
+        expect(JSON.parse(r.body).outputs).toEqual([{ name: "REPLY", datatype: "BYTES", shape: [1, 1], data: ['[gateway-e2e] turn 2: you said "hello"'] }]);
+    });
+
+    it("refuses the same request without a token, with a bad signature or without chat:write; Triton never sees them", async () => {
+        const body = infer("hello", []);
+        const before = await call(port, "GET", "/metrics", { headers: bearer(await token()) });
+        expect((await call(port, "POST", "/v2/models/dialogue/infer", { headers: json, body })).status).toBe(401);
+        expect((await call(port, "POST", "/v2/models/dialogue/infer", { headers: { ...json, ...bearer(await token({}, "another-secret-0123456789abcdef")) }, body })).status).toBe(401);
+        expect((await call(port, "POST", "/v2/models/dialogue/infer", { headers: { ...json, ...bearer(await token({ scope: ["metrics:read"] })) }, body })).status).toBe(403);
+        const after = await call(port, "GET", "/metrics", { headers: bearer(await token()) });
+        const count = (text: string) => Number(/^nv_inference_request_success\{model="dialogue",version="1"\} (\d+)/m.exec(text)?.[1]);
+        expect(count(after.body)).toBe(count(before.body));
+    });
+
+    it("answers Triton's readiness with a token, and Triton's metrics to metrics:read", async () => {
+        expect((await call(port, "GET", "/v2/health/ready")).status).toBe(401);
+        expect((await call(port, "GET", "/v2/health/ready", { headers: bearer(await token()) })).status).toBe(200);
+        expect((await call(port, "GET", "/v2/models/dialogue/ready", { headers: bearer(await token()) })).status).toBe(200);
+        const metrics = await call(port, "GET", "/metrics", { headers: bearer(await token({ scope: ["metrics:read"] })) });
+        expect(metrics.status).toBe(200);
+        expect(metrics.body).toMatch(/^nv_inference_request_success\{model="dialogue",version="1"\} [1-9]/m);
+        expect(metrics.body).toMatch(/^nv_inference_request_summary_us\{.*quantile="0\.99"\}/m);
+        expect((await call(port, "GET", "/metrics", { headers: bearer(await token({ scope: ["chat:write"] })) })).status).toBe(403);
+    });
+
+    it("keeps Triton's admin APIs out of reach even with the admin key header and a valid token", async () => {
+        for (const p of ADMIN_PATHS) {
+            for (const method of ["GET", "POST"]) {
+                const r = await call(port, method, `/${p}`, { headers: { ...json, ...bearer(await token()), "triton-admin-key": ADMIN_KEY }, body: "{}" });
+                expect({ p, method, status: r.status }).toEqual({ p, method, status: expect.toSatisfy((s: number) => s === 403 || s === 404 || s === 405) });
+            }
+        }
+    });
+});

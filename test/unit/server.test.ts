@@ -10,10 +10,11 @@ import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildClaims } from "../../components/keys/claims";
 import { keysSchema } from "../../components/keys/schema";
-import { LightweightServer } from "../../components/server";
+import { LightweightServer, RepositoryFile, repositoryFiles, repositoryPayload } from "../../components/server";
 import { serverSchema } from "../../components/server/schema";
 import { loadDefinition, parseDefinition, readSecrets } from "../../stack/definition";
 import { deployPlatform } from "../../stack/program";
+import { stackDefinition } from "../support/definitions";
 import { one, ofType, PROJECT, Registered, RunResult, runMocked, stackFileConfig } from "../support/harness";
 
 const KEYS = {
@@ -28,7 +29,7 @@ const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAA
 const sshDir = fs.mkdtempSync(path.join(os.tmpdir(), "server-ssh-"));
 afterAll(() => fs.rmSync(sshDir, { recursive: true, force: true }));
 
-function serverProgram(settings: Record<string, unknown>) {
+function serverProgram(settings: Record<string, unknown>, modelFiles?: RepositoryFile[]) {
     return async () => {
         const claims = buildClaims(keysSchema.parse({}));
         const server = new LightweightServer("server", {
@@ -46,6 +47,7 @@ function serverProgram(settings: Record<string, unknown>) {
             triton: { servicePort: 18789, ports: { http: 8000, grpc: 8001, metrics: 8002 }, exitTimeoutSeconds: 30 },
             instance: "triton-platform-server",
             localSsh: { directory: sshDir, name: "triton-platform-server" },
+            ...(modelFiles ? { modelFiles } : {}),
         });
         return { endpoint: server.endpoint, troubleshooting: server.troubleshooting };
     };
@@ -151,7 +153,9 @@ describe("LightweightServer", () => {
             { internal: 8000, external: 18789 },
             { internal: 8002, external: 8002, ip: "127.0.0.1" },
         ]);
-        expect(i.envs).toBeUndefined();
+        // The release that serves (the image's tag), and nothing secret.
+        expect(i.envs).toEqual(["TRITON_PLATFORM_RELEASE=23.12-py3"]);
+        expect(JSON.stringify(i.envs)).not.toContain(KEYS.tritonAdminKey);
         expect(i.volumes).toContainEqual({ hostPath: "/etc/triton-platform/secrets/model-server", containerPath: "/run/secrets/triton", readOnly: true });
         expect(i.volumes).toContainEqual({ hostPath: "/var/lib/triton-platform/models", containerPath: "/models", readOnly: true });
         // Not the image's root: NVIDIA's triton-server user, the owner of the key file it reads.
@@ -209,6 +213,26 @@ describe("LightweightServer with a pinned host key, a domain and another SSH por
         expect(one(run, "pulumi:providers:docker").inputs.host).toBe("ssh://ubuntu@203.0.113.10:2222");
         expect(run.outputs.endpoint).toBe("http://models.example.com:18789");
         expect(run.logs.filter((l) => l.startsWith("warn:"))).toEqual([]);
+    });
+});
+
+describe("the model repository (server.modelSource)", () => {
+    it("ships no model repository unless given one (server.modelSource unset)", async () => {
+        const run = await runMocked(serverProgram({ host: "203.0.113.10" }), { stack: "server" });
+        expect(ofType(run, "command:remote:Command").map((c) => c.name)).not.toContain("server-model-repository");
+    });
+
+    it("ships the model repository on stdin before Triton starts, and restarts Triton when it changes", async () => {
+        const files = repositoryFiles(stackDefinition("server").models, path.resolve(__dirname, "../../models"));
+        const shipped = await runMocked(serverProgram({ host: "203.0.113.10" }, files), { stack: "server" });
+        const step = commandNamed(shipped, "model-repository");
+        expect(step.inputs.create).toMatch(/^sudo -n bash -c /);
+        expect(step.inputs.create).toContain("/var/lib/triton-platform/models");
+        expect(step.inputs.stdin).toBe(repositoryPayload(files));
+        expect(dependsOnNames(step)).toEqual(["server-install"]);
+        const c = one(shipped, "docker:index/container:Container");
+        expect(dependsOnNames(c)).toContain("server-model-repository");
+        expect(c.inputs.labels).toContainEqual({ label: "triton-platform/model-repository-revision", value: expect.any(String) });
     });
 });
 

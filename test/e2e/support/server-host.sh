@@ -8,8 +8,9 @@
 #
 #   server-host.sh up WORKDIR              start the host (previous leftovers of this name are removed first)
 #   server-host.sh image WORKDIR KIND TAG [BINARY]
-#                                          build an image from local files (triton, gateway: stand-ins; otelcol:
-#                                          the collector BINARY the project builds) and load it into the host's Docker
+#                                          build an image from local files (triton: the real Triton image of
+#                                          scripts/build-triton-image.sh; gateway: a stand-in; otelcol: the
+#                                          collector BINARY the project builds) and load it into the host's Docker
 #   server-host.sh exec WORKDIR CMD...     run a command inside the host (its network and mount namespaces)
 #   server-host.sh down WORKDIR            stop everything, delete the namespace, the veth and WORKDIR
 #
@@ -35,6 +36,7 @@ VETH_NS=${E2E_VETH:-tpe2e}-ns
 MARKER=/tmp/${NETNS}.workdir
 # Containers of the host's Docker go under this cgroup: cleanup finds them there even if Docker is gone.
 CGROUP_PARENT=${NETNS}-containers
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
 
 die() { printf 'server-host: %s\n' "$*" >&2; exit 1; }
 log() { printf 'server-host: %s\n' "$*" >&2; }
@@ -395,11 +397,11 @@ copy_binary() {
   done
 }
 
-# The images the server runs, built from local files (no registry is reachable here). Stand-ins from this
-# machine's own Debian packages:
-#   triton   busybox's httpd serving /v2/health/ready and /v2/health/live (200) on the port Triton's
-#            --http-port names, logging every request, and bash for the container's healthcheck (it uses
-#            bash's /dev/tcp);
+# The images the server runs, built from local files (no registry is reachable here):
+#   triton   the real Triton Inference Server (CPU): the image scripts/build-triton-image.sh builds from
+#            Debian's packages and PyPI's nvidia-pytriton (cached; built here if missing), imported with its
+#            settings (PATH, CMD, labels);
+# a stand-in from this machine's own Debian packages:
 #   gateway  Debian's haproxy (the gateway's config runs on 2.6, see test/e2e/gateway.test.ts) with busybox's
 #            sh, cat and wget, which the container's start command and healthcheck use.
 # and the real log shipper:
@@ -407,6 +409,10 @@ copy_binary() {
 #            image's entry point, alone on an empty root file system, as the upstream contrib image ships it.
 cmd_image() {
   local workdir=$1 kind=$2 tag=$3 binary=${4:-} root applet change=()
+  if [[ $kind == triton ]]; then
+    import_triton "$workdir" "$tag"
+    return
+  fi
   root=$workdir/image-$kind
   rm -rf "$root"
   mkdir -p "$root"/{bin,usr/bin,usr/sbin,tmp,etc,proc,sys,dev,run}
@@ -419,35 +425,6 @@ cmd_image() {
     done
   fi
   case $kind in
-    triton)
-      ln -s busybox "$root/bin/httpd"
-      copy_binary "$root" /bin/bash
-      mkdir -p "$root/srv/v2/health" "$root/models"
-      echo ready >"$root/srv/v2/health/ready"
-      echo live >"$root/srv/v2/health/live"
-      cat >"$root/usr/bin/tritonserver" <<'EOF'
-#!/bin/sh
-# Stand-in for tritonserver (e2e test): accepts Triton's flags, serves the health endpoints on --http-port.
-# It never prints its arguments: one of them carries the restricted-API key.
-http_port=8000
-for arg in "$@"; do
-  case "$arg" in
-    --http-port=*) http_port="${arg#--http-port=}" ;;
-  esac
-done
-echo "stand-in tritonserver: serving /v2/health/ready and /v2/health/live on :$http_port ($# flags)"
-# -vv: one log line per request (url and status), as Triton logs its requests at higher verbosity: the log
-# shipper has lines to ship while the container runs. httpd as PID 1 would ignore SIGTERM (the kernel drops
-# signals PID 1 has no handler for), so Docker would wait the whole stop timeout: the shell stops it instead,
-# as Triton stops on SIGTERM.
-/bin/busybox httpd -f -vv -p "0.0.0.0:$http_port" -h /srv &
-child=$!
-trap 'kill -TERM "$child"; wait "$child"; exit 0' TERM INT
-wait "$child"
-EOF
-      chmod 0755 "$root/usr/bin/tritonserver"
-      change=(--change 'CMD ["/usr/bin/tritonserver"]')
-      ;;
     gateway)
       copy_binary "$root" /usr/sbin/haproxy
       change=(--change 'CMD ["haproxy", "-v"]')
@@ -469,6 +446,23 @@ EOF
     started=true
   fi
   tar -C "$root" -c . | in_host "$workdir" docker import "${change[@]}" - "$tag" >/dev/null
+  in_host "$workdir" docker image inspect --format '{{.Id}}' "$tag"
+  if $started; then
+    in_host "$workdir" systemctl stop docker
+  fi
+}
+
+# The real Triton image (scripts/build-triton-image.sh: a root file system tarball and its settings), loaded
+# into the host's Docker as TAG.
+import_triton() {
+  local workdir=$1 tag=$2 built line change=() started=false
+  built=$(bash "$REPO_ROOT/scripts/build-triton-image.sh") || die "scripts/build-triton-image.sh failed (its output is above)"
+  while IFS= read -r line; do change+=(--change "$line"); done <"$built/import-changes"
+  if ! in_host "$workdir" systemctl is-active --quiet docker; then
+    in_host "$workdir" systemctl start docker
+    started=true
+  fi
+  in_host "$workdir" docker import "${change[@]}" - "$tag" <"$built/image.tar" >/dev/null
   in_host "$workdir" docker image inspect --format '{{.Id}}' "$tag"
   if $started; then
     in_host "$workdir" systemctl stop docker

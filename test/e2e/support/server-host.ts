@@ -137,14 +137,14 @@ export class ServerHost {
     }
 
     /**
-     * Builds an image from local files and loads it into the host's Docker; returns its id. `triton`: a
-     * stand-in serving the health endpoints on --http-port; `gateway`: Debian's haproxy; `otelcol`: the
+     * Builds an image from local files and loads it into the host's Docker; returns its id. `triton`: the
+     * real Triton image of scripts/build-triton-image.sh; `gateway`: a stand-in with Debian's haproxy; `otelcol`: the
      * collector `binary` the project builds (scripts/install-logsink-tools.sh otelcol) as the entry point.
      */
     loadImage(kind: "triton" | "gateway" | "otelcol", tag: string, binary?: string): string {
         const r = run("bash", [SCRIPT, "image", this.workdir, kind, tag, ...(binary ? [binary] : [])], { timeoutMs: IMAGE_TIMEOUT_MS });
         if (r.code !== 0) {
-            throw new Error(`building the stand-in ${kind} image ${tag} failed (exit ${r.code}):\n${r.stderr}\n${this.logTail("docker")}`);
+            throw new Error(`building the ${kind} image ${tag} failed (exit ${r.code}):\n${r.stderr}\n${this.logTail("docker")}`);
         }
         return r.stdout.trim();
     }
@@ -152,6 +152,11 @@ export class ServerHost {
     /** Runs a command inside the host (its network and mount namespaces), as root. */
     exec(args: string[], timeoutMs = EXEC_TIMEOUT_MS): CommandResult {
         return run("bash", [SCRIPT, "exec", this.workdir, ...args], { timeoutMs });
+    }
+
+    /** Runs a command inside the host with `input` on its stdin: a secret stays off every command line. */
+    execInput(args: string[], input: string, timeoutMs = EXEC_TIMEOUT_MS): CommandResult {
+        return run("bash", [SCRIPT, "exec", this.workdir, ...args], { timeoutMs, input });
     }
 
     /**
@@ -192,16 +197,29 @@ export class ServerHost {
 
     /** HTTP GET from outside (from `from`, default this machine's first address). Rejects on a network error or after `timeoutMs`. */
     get(port: number, urlPath: string, headers: Record<string, string> = {}, o: { from?: string; timeoutMs?: number } = {}): Promise<{ status: number; body: string }> {
+        return this.request("GET", port, urlPath, headers, undefined, o);
+    }
+
+    /** An HTTP request from outside with a method and an optional body (see get). */
+    request(
+        method: string,
+        port: number,
+        urlPath: string,
+        headers: Record<string, string> = {},
+        body?: string,
+        o: { from?: string; timeoutMs?: number } = {},
+    ): Promise<{ status: number; body: string }> {
         const timeoutMs = o.timeoutMs ?? 5_000;
         return new Promise((resolve, reject) => {
-            const req = http.get({ host: SERVER_IP, port, path: urlPath, headers, localAddress: o.from ?? HOST_SIDE_IP, agent: false, timeout: timeoutMs }, (res) => {
-                let body = "";
+            const req = http.request({ method, host: SERVER_IP, port, path: urlPath, headers, localAddress: o.from ?? HOST_SIDE_IP, agent: false, timeout: timeoutMs }, (res) => {
+                let text = "";
                 res.setEncoding("utf8");
-                res.on("data", (c) => (body += c));
-                res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+                res.on("data", (c) => (text += c));
+                res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
             });
-            req.on("timeout", () => req.destroy(new Error(`GET http://${SERVER_IP}:${port}${urlPath}: no answer within ${timeoutMs} ms`)));
+            req.on("timeout", () => req.destroy(new Error(`${method} http://${SERVER_IP}:${port}${urlPath}: no answer within ${timeoutMs} ms`)));
             req.on("error", reject);
+            req.end(body);
         });
     }
 

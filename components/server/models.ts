@@ -1,0 +1,143 @@
+// The model repository on the server: each model of the definition gets the config.pbtxt the program
+// generates (modelConfigPbtxt, as on Kubernetes) and the model's own files from a folder of the project
+// (`server.modelSource`, e.g. models/ with models/dialogue/1/model.py). Pure functions: the component
+// sends the payload on stdin to the script below.
+import * as fs from "fs";
+import * as path from "path";
+import { modelConfigPbtxt } from "../model-service/model-config";
+import type { ModelSettings } from "../model-service/schema";
+import { shq } from "./scripts";
+
+/**
+ * The environment variable naming the release that serves (the image's tag) on the model container: the
+ * only variable it gets, and no secret. Models may show it (the example model puts it in its replies).
+ */
+export const RELEASE_ENV = "TRITON_PLATFORM_RELEASE";
+
+/** One file of the repository, relative to its root. */
+export interface RepositoryFile {
+    /** `<model>/...`: letters, digits, '.', '_', '-' and '/', no "." or ".." segment. */
+    path: string;
+    mode: "0644" | "0755";
+    content: Buffer;
+}
+
+/**
+ * The most the repository may weigh when the program ships it (it travels on stdin and is kept in the
+ * state): model code and small weights. Larger model files go to the server by other means, into the
+ * same folder, with `modelSource` unset.
+ */
+export const MAX_SHIPPED_BYTES = 4 * 1024 * 1024;
+
+const SAFE_PATH = /^[A-Za-z0-9_][A-Za-z0-9._-]*(\/[A-Za-z0-9_][A-Za-z0-9._-]*)*$/;
+
+/**
+ * The files of the repository: `<model>/config.pbtxt` generated from the definition (a config.pbtxt in the
+ * source folder is ignored: the definition is the one place for serving settings), and every other file
+ * under `<source>/<model>/`. Throws naming what is wrong: a model folder missing, an unsafe file name, a
+ * link, too many bytes.
+ */
+export function repositoryFiles(models: ModelSettings[], source: string): RepositoryFile[] {
+    const files: RepositoryFile[] = [];
+    for (const model of models) {
+        const dir = path.join(source, model.name);
+        if (!fs.statSync(dir, { throwIfNoEntry: false })?.isDirectory()) {
+            throw new Error(`server.modelSource: ${dir} is not a folder; it must hold the files of model "${model.name}" (e.g. ${model.name}/1/model.py)`);
+        }
+        files.push({ path: `${model.name}/config.pbtxt`, mode: "0644", content: Buffer.from(modelConfigPbtxt(model, { gpu: false })) });
+        const walk = (rel: string) => {
+            for (const entry of fs.readdirSync(path.join(dir, rel), { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+                const relPath = rel ? `${rel}/${entry.name}` : entry.name;
+                const full = path.join(dir, relPath);
+                if (relPath === "config.pbtxt" || entry.name === "__pycache__") {
+                    continue;
+                }
+                if (!SAFE_PATH.test(relPath)) {
+                    throw new Error(`server.modelSource: ${full}: only letters, digits, '.', '_' and '-' are shipped in file names`);
+                }
+                if (entry.isDirectory()) {
+                    walk(relPath);
+                } else if (entry.isFile()) {
+                    const executable = (fs.statSync(full).mode & 0o111) !== 0;
+                    files.push({ path: `${model.name}/${relPath}`, mode: executable ? "0755" : "0644", content: fs.readFileSync(full) });
+                } else {
+                    throw new Error(`server.modelSource: ${full} is neither a file nor a folder (links are not shipped)`);
+                }
+            }
+        };
+        walk("");
+    }
+    const bytes = files.reduce((n, f) => n + f.content.length, 0);
+    if (bytes > MAX_SHIPPED_BYTES) {
+        throw new Error(
+            `server.modelSource: the model files weigh ${bytes} bytes, more than the ${MAX_SHIPPED_BYTES} the program ships (they travel on stdin and stay in the state): copy large model files to the server yourself and unset modelSource`,
+        );
+    }
+    return files;
+}
+
+/** The script's stdin: one line per file, `<mode> <path> <base64 content>`. */
+export function repositoryPayload(files: RepositoryFile[]): string {
+    return files.map((f) => `${f.mode} ${f.path} ${f.content.toString("base64")}\n`).join("");
+}
+
+/**
+ * Installs the repository from stdin (repositoryPayload) into `root` (mounted read-only into the model
+ * container): files root-owned and world-readable (the container's user reads them), each model folder
+ * replaced as a whole, top-level folders no model of the definition names removed (with
+ * --model-control-mode=none Triton would load them). An unchanged repository is left alone and says so.
+ */
+export function modelRepositoryScript(root: string): string {
+    return `#!/usr/bin/env bash
+# Install the model repository ${root} from stdin (config.pbtxt from the definition, the model files).
+# Generated by Pulumi (triton-platform). Idempotent: a second run changes nothing.
+set -euo pipefail
+umask 022
+root=${shq(root)}
+install -d -m 0755 "$root"
+stage="$(mktemp -d "$root/.incoming.XXXXXX")"
+trap 'rm -rf "$stage"' EXIT
+chmod 0755 "$stage"
+count=0
+while read -r mode rel data; do
+  case "$mode" in 0644 | 0755) ;; *) echo "refusing mode '$mode' for $rel" >&2; exit 1 ;; esac
+  if [[ ! "$rel" =~ ^[A-Za-z0-9_][A-Za-z0-9._-]*(/[A-Za-z0-9_][A-Za-z0-9._-]*)*$ ]]; then
+    echo "refusing the file name '$rel'" >&2
+    exit 1
+  fi
+  mkdir -p "$stage/$(dirname "$rel")"
+  printf '%s' "$data" | base64 -d >"$stage/$rel"
+  chmod "$mode" "$stage/$rel"
+  count=$((count + 1))
+done
+if ((count == 0)); then
+  echo "refusing to install an empty model repository: nothing arrived on stdin" >&2
+  exit 1
+fi
+changed=()
+mapfile -t wanted < <(find "$stage" -mindepth 1 -maxdepth 1 -type d -printf '%f\\n' | sort)
+for model in "\${wanted[@]}"; do
+  if [[ -d "$root/$model" ]] && diff -r -q "$stage/$model" "$root/$model" >/dev/null 2>&1 &&
+    [[ -z "$(find "$root/$model" ! -user 0 -print -quit)" ]]; then
+    continue
+  fi
+  rm -rf "$root/.previous-$model"
+  if [[ -e "$root/$model" ]]; then mv "$root/$model" "$root/.previous-$model"; fi
+  mv "$stage/$model" "$root/$model"
+  rm -rf "$root/.previous-$model"
+  changed+=("$model")
+done
+for dir in "$root"/*/; do
+  [[ -d "$dir" ]] || continue
+  model="$(basename "$dir")"
+  if printf '%s\\n' "\${wanted[@]}" | grep -qxF "$model"; then continue; fi
+  rm -rf "$dir"
+  changed+=("-$model (removed)")
+done
+if ((\${#changed[@]} == 0)); then
+  echo "model repository $root unchanged ($count files)"
+else
+  echo "model repository $root written ($count files; changed: \${changed[*]})"
+fi
+`;
+}
