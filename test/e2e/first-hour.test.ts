@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const REPO_ROOT = path.resolve(__dirname, "../..");
 /** What a clone holds that these commands read (node_modules is linked, not copied). */
-const CHECKOUT = ["Pulumi.yaml", "Pulumi.dev.yaml", "package.json", "package-lock.json", "tsconfig.json", "main.js", "index.ts", "stack", "components", "scripts", "tools"];
+const CHECKOUT = ["Pulumi.yaml", "Pulumi.dev.yaml", "package.json", "package-lock.json", "tsconfig.json", "main.js", "index.ts", "stack", "components", "kit", "services", "scripts", "tools"];
 
 interface Run {
     code: number;
