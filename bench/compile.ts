@@ -42,7 +42,8 @@ function setJsRuntime(sandbox: Sandbox, main: string): void {
 export function useCompiledProgram(sandbox: Sandbox, compiled: string): void {
     const bin = path.join(sandbox.dir, "bin");
     fs.mkdirSync(bin, { recursive: true });
-    for (const entry of ["index.js", "stack", "components", "policies"]) {
+    // Every compiled folder: the program imports from kit/ and services/ too, and more may come.
+    for (const entry of fs.readdirSync(compiled).filter((e) => !["test", "bench", "Pulumi.dev.yaml"].includes(e))) {
         fs.cpSync(path.join(compiled, entry), path.join(bin, entry), { recursive: true });
     }
     setJsRuntime(sandbox, "bin/index.js");

@@ -4,6 +4,7 @@
 // backend, never in the repository itself.
 import { execFileSync } from "child_process";
 import * as fs from "fs";
+import * as os from "os";
 import * as yaml from "js-yaml";
 import * as path from "path";
 import { cli, makeSandbox, REPO_ROOT, repoStackFile, Sandbox } from "../test/e2e/support/project";
@@ -63,6 +64,8 @@ export interface Sandboxes {
     devTsNode?: Sandbox;
     /** What-if: the floor through the runtime's ts-node. */
     floorTsNode?: Sandbox;
+    /** What-if: the project loaded by tsx (a maintained loader) instead of tools/ts-loader.js. */
+    devTsx?: Sandbox;
     /** What-if: the project running its precompiled JavaScript (bench/compile.ts). */
     devJs?: Sandbox;
     /** What-if: the floor in JavaScript. */
@@ -101,6 +104,27 @@ function useRuntimeTsNode(sandbox: Sandbox): void {
         const pkg = JSON.parse(fs.readFileSync(pkgFile, "utf8")) as Record<string, unknown>;
         fs.writeFileSync(pkgFile, JSON.stringify({ ...pkg, main: "index.ts" }, null, 4));
     }
+}
+
+/** tsx, the maintained loader measured against tools/ts-loader.js; installed apart, not a project dependency. */
+export const TSX_VERSION = "4.23.15";
+
+/** Installs tsx into the cache (once per version) and returns the folder holding its node_modules. */
+function tsxPrefix(): string {
+    const prefix = path.join(process.env.TOOLCHAIN_CACHE ?? path.join(os.homedir(), ".cache/triton-platform"), "bench-tsx", TSX_VERSION);
+    if (!fs.existsSync(path.join(prefix, "node_modules/tsx/package.json"))) {
+        execFileSync("npm", ["install", "--prefix", prefix, "--no-audit", "--no-fund", "--no-save", `tsx@${TSX_VERSION}`], { stdio: ["ignore", "ignore", "inherit"] });
+    }
+    return prefix;
+}
+
+/** main.js loads the program through tsx's CommonJS hook instead of tools/ts-loader.js (the pack is untouched). */
+function useTsx(sandbox: Sandbox): void {
+    const hook = require.resolve("tsx/cjs", { paths: [tsxPrefix()] });
+    fs.writeFileSync(
+        path.join(sandbox.dir, "main.js"),
+        `"use strict";\n// bench what-if: tsx ${TSX_VERSION} instead of tools/ts-loader.js\nrequire(${JSON.stringify(hook)});\nmodule.exports = require("./index.ts");\n`,
+    );
 }
 
 function makeDev(): Sandbox {
@@ -149,10 +173,11 @@ export function makeSandboxes(options: { compiled?: string; whatIf?: boolean } =
         const floorResources = make(() => makeFloor(resourceFloorProgram(DEV_RESOURCES)));
         const devTsNode = options.whatIf ? make(makeDev, useRuntimeTsNode) : undefined;
         const floorTsNode = options.whatIf ? make(() => makeFloor(), useRuntimeTsNode) : undefined;
+        const devTsx = options.whatIf ? make(makeDev, useTsx) : undefined;
         const compiled = options.compiled;
         const devJs = compiled ? make(makeDev, (s) => useCompiledProgram(s, compiled)) : undefined;
         const floorJs = compiled ? make(() => makeFloor(), useCompiledFloor) : undefined;
-        return { dev, floor, floorResources, devTsNode, floorTsNode, devJs, floorJs, cleanup };
+        return { dev, floor, floorResources, devTsNode, floorTsNode, devTsx, devJs, floorJs, cleanup };
     } catch (e) {
         cleanup();
         throw e;
@@ -217,6 +242,7 @@ const packRan = (stdout: string) => (/Policies:[\s\S]*triton-platform@/.test(std
 /** Key suffixes of the what-if variants (`devTsNode`, `floorPrecompiled`, ...). */
 export const TS_NODE_SUFFIX = "TsNode";
 export const PRECOMPILED_SUFFIX = "Precompiled";
+export const TSX_SUFFIX = "Tsx";
 
 /**
  * The previews: the three the issue asks for; with `whatIf`, the same through the Pulumi runtime's
@@ -253,6 +279,9 @@ export function previewVariants(s: Sandboxes, whatIf: boolean): PreviewVariant[]
                 label: `${v.label}, what-if: the runtime's ts-node (type-check off; the pack's on)`,
             })),
         );
+    }
+    if (s.devTsx) {
+        variants.push({ key: `dev${TSX_SUFFIX}`, label: `dev stack, what-if: tsx ${TSX_VERSION} as the program's loader`, sandbox: s.devTsx, args: PREVIEW, env: {}, check: plans });
     }
     if (s.floorJs && s.devJs) {
         variants.push(

@@ -1,9 +1,11 @@
 // Renders docs/BENCHMARKS.md from one run's results: the machine, the targets with PASS/MISS, the
 // figures of each measurement, and the profiles of what dominated where a target was missed.
-import { EngineInfo, PRECOMPILED_SUFFIX, PreviewFigures, TS_NODE_SUFFIX, UpFigures } from "./engine";
+import { EngineInfo, PRECOMPILED_SUFFIX, PreviewFigures, TS_NODE_SUFFIX, TSX_SUFFIX, UpFigures } from "./engine";
 import type { EvalFigures } from "./evaluation";
 import { fmtMiB, fmtMs, fmtStats, Machine } from "./measure";
 import type { ProfileSummary } from "./profile";
+import type { ServingResults } from "./serving/run";
+import { renderServing, servingTargets } from "./serving/report";
 import type { UnitFigures } from "./unit";
 
 /** Everything one `npm run bench` measured. */
@@ -27,6 +29,8 @@ export interface Results {
     unit?: UnitFigures;
     /** What-if: the unit suite with other vitest options. */
     unitWhatIf?: UnitFigures[];
+    /** The serving section: real Triton, the gateway, k6. */
+    serving?: ServingResults;
     profiles: { title: string; note?: string; processes: ProfileSummary[] }[];
     errors: { section: string; message: string }[];
 }
@@ -104,7 +108,48 @@ export function targets(r: Results): TargetResult[] {
         limit: "<= 20 s",
         verdict: judge(unit === undefined ? undefined : unit / 1000, 20),
     });
+    if (r.serving) {
+        out.push(...servingTargets(r.serving));
+    }
     return out;
+}
+
+/** How much faster the project's loader must be to be kept over a maintained one. */
+export const LOADER_MARGIN = 0.1;
+
+/**
+ * tools/ts-loader.js (sucrase, hand-written) against the maintained loaders for the dev preview, from the
+ * same interleaved rounds: tsx, and the Pulumi runtime's ts-node with type-checking off.
+ */
+export function loaders(r: Results): string | undefined {
+    const own = preview(r, "dev");
+    const others = [preview(r, `dev${TSX_SUFFIX}`), preview(r, `dev${TS_NODE_SUFFIX}`)].filter((p) => p !== undefined);
+    if (!own || others.length === 0) {
+        return undefined;
+    }
+    const best = others.reduce((a, b) => (b.wall.median < a.wall.median ? b : a));
+    const gain = 1 - own.wall.median / best.wall.median;
+    const verdict =
+        gain >= LOADER_MARGIN
+            ? `**keep tools/ts-loader.js**: it wins clearly, ${(gain * 100).toFixed(0)} % less wall time than the best maintained loader (${best.label}).`
+            : gain > 0
+              ? `**replace it**: tools/ts-loader.js is only ${(gain * 100).toFixed(0)} % faster than ${best.label}, under the ${LOADER_MARGIN * 100} % that would pay for a hand-written loader to maintain.`
+              : `**replace it**: ${best.label} is ${((own.wall.median / best.wall.median - 1) * 100).toFixed(0)} % faster than tools/ts-loader.js.`;
+    return [
+        "Program loader (the dev preview, same rounds): tools/ts-loader.js, hand-written on sucrase, against maintained loaders.",
+        "",
+        table(
+            ["loader", "dev preview wall time", "CPU time", "against tools/ts-loader.js"],
+            [own, ...others].map((p) => [
+                p === own ? "tools/ts-loader.js (the project's)" : p.label.replace(/^dev stack, what-if: /, ""),
+                fmtStats(p.wall),
+                fmtStats(p.cpu),
+                p === own ? "" : x(p.wall.median / own.wall.median),
+            ]),
+        ),
+        "",
+        `Verdict (kept only if it wins by ${LOADER_MARGIN * 100} % or more): ${verdict}`,
+    ].join("\n");
 }
 
 function table(header: string[], rows: string[][]): string {
@@ -249,6 +294,10 @@ export function renderReport(r: Results, findings: string): string {
             `- dev stack with the policy pack / without: **${pr === undefined ? "n/a" : x(pr)}** (target <= 1.3x)`,
             "",
         );
+        const loaderText = loaders(r);
+        if (loaderText) {
+            out.push(loaderText, "");
+        }
         const dev = preview(r, "dev");
         const floor = preview(r, "floor");
         const resources = preview(r, "floorResources");
@@ -371,6 +420,10 @@ export function renderReport(r: Results, findings: string): string {
         if (last.failed > 0) {
             out.push(`> ${last.failed} test(s) failed in this run: the suite was being edited; the time is still the suite's time.`, "");
         }
+    }
+
+    if (r.serving) {
+        out.push(renderServing(r.serving), "");
     }
 
     if (r.profiles.length > 0) {

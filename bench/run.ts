@@ -22,9 +22,10 @@ import {
 import { measureEvaluation, profileEvaluation } from "./evaluation";
 import { machine } from "./measure";
 import { renderReport, Results, targets } from "./report";
+import { measureServing, ServingOptions } from "./serving/run";
 import { measureUnitSuite } from "./unit";
 
-const SECTIONS = ["eval", "preview", "up", "unit"] as const;
+const SECTIONS = ["eval", "preview", "up", "unit", "serving"] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Options {
@@ -39,6 +40,7 @@ interface Options {
     out: string;
     /** Re-render the report from a results.json of an earlier run instead of measuring. */
     from?: string;
+    serving: ServingOptions;
 }
 
 const USAGE = `usage: npm run bench -- [options]
@@ -52,7 +54,18 @@ const USAGE = `usage: npm run bench -- [options]
   --strict         exit 1 when a target is missed
   --out FILE       report path (default docs/BENCHMARKS.md)
   --from FILE      measure nothing: render the report again from an earlier run's results.json
-                   (after editing bench/findings.md)`;
+                   (after editing bench/findings.md)
+serving section (real Triton, the generated gateway, k6):
+  --rates A,B,C          offered rates, req/s (default 100,200,400,800,1200,1600)
+  --serving-seconds N    seconds per path and rate (default 8)
+  --serving-rounds N     rounds of the rate sweep (default 2)
+  --concurrency A,B,C    batching sweep levels (default 1,2,4,8,16,32,64)
+  --batch-seconds N      seconds per batching level (default 4)
+  --compute-ms N         the bundled model's service time per execution (default 2)
+  --triton-bin PATH      tritonserver to run (default: scripts/install-triton.sh; a GPU host: its own build)
+  --model-repository DIR your model repository: it must hold MODEL and MODEL-nobatch
+  --model NAME           the model (default fixed, bundled)
+  --request FILE         one KServe v2 request body for that model`;
 
 export function parseArgs(argv: string[]): Options {
     const o: Options = {
@@ -65,6 +78,16 @@ export function parseArgs(argv: string[]): Options {
         profile: true,
         strict: false,
         out: path.join(REPO_ROOT, "docs/BENCHMARKS.md"),
+        serving: {
+            rates: [100, 200, 400, 800, 1200, 1600],
+            durationSeconds: 8,
+            rounds: 2,
+            concurrency: [1, 2, 4, 8, 16, 32, 64],
+            batchDurationSeconds: 4,
+            computeMs: 2,
+            model: "fixed",
+            whatIf: true,
+        },
     };
     const count = (flag: string, v: string | undefined) => {
         const n = Number(v);
@@ -103,6 +126,41 @@ export function parseArgs(argv: string[]): Options {
             }
             case "--no-what-if":
                 o.whatIf = false;
+                o.serving.whatIf = false;
+                break;
+            case "--rates":
+                o.serving.rates = value()
+                    .split(",")
+                    .map((s) => count(flag, s));
+                break;
+            case "--serving-seconds":
+                o.serving.durationSeconds = count(flag, value());
+                break;
+            case "--serving-rounds":
+                o.serving.rounds = count(flag, value());
+                break;
+            case "--concurrency":
+                o.serving.concurrency = value()
+                    .split(",")
+                    .map((s) => count(flag, s));
+                break;
+            case "--batch-seconds":
+                o.serving.batchDurationSeconds = count(flag, value());
+                break;
+            case "--compute-ms":
+                o.serving.computeMs = count(flag, value());
+                break;
+            case "--triton-bin":
+                o.serving.tritonBin = path.resolve(value());
+                break;
+            case "--model-repository":
+                o.serving.modelRepository = path.resolve(value());
+                break;
+            case "--model":
+                o.serving.model = value();
+                break;
+            case "--request":
+                o.serving.requestFile = path.resolve(value());
                 break;
             case "--no-profile":
                 o.profile = false;
@@ -134,7 +192,7 @@ function log(message: string): void {
 
 function packageVersions(): Record<string, string> {
     const out: Record<string, string> = {};
-    for (const name of ["@pulumi/pulumi", "@pulumi/kubernetes", "@pulumi/random", "@pulumi/policy", "typescript", "ts-node", "sucrase", "vitest", "zod"]) {
+    for (const name of ["@pulumi/pulumi", "@pulumi/kubernetes", "@pulumi/random", "@pulumi/policy", "typescript", "ts-node", "sucrase", "tsx", "vitest", "zod"]) {
         try {
             out[name] = (JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "node_modules", name, "package.json"), "utf8")) as { version: string }).version;
         } catch {
@@ -311,6 +369,14 @@ async function main(): Promise<void> {
                     results.unitWhatIf = [...(results.unitWhatIf ?? []), measureUnitSuite(o.unitRuns, scratch, log, extra)];
                 }
             }
+        });
+    }
+
+    if (o.sections.includes("serving")) {
+        await section("serving", async () => {
+            const s = o.serving;
+            log(`serving: rates ${s.rates.join(", ")} req/s, ${s.durationSeconds} s each, ${s.rounds} round(s); batching at ${s.concurrency.join(", ")}`);
+            results.serving = await measureServing(s, scratch);
         });
     }
 
