@@ -273,7 +273,7 @@ const crossRules: { keys: (keyof Parsed)[]; check: (d: Parsed, issue: Report) =>
     },
     {
         // Blue-green (R16).
-        keys: ["slots", "activeSlot", "releases", "cluster"],
+        keys: ["slots", "activeSlot", "releases", "cluster", "server"],
         check: (d, issue) => {
             if (d.cluster.mode !== "none" && !d.slots[d.activeSlot].image) {
                 issue(["slots", d.activeSlot, "image"], `the active slot "${d.activeSlot}" has no image: set slots.${d.activeSlot}.image`);
@@ -282,11 +282,16 @@ const crossRules: { keys: (keyof Parsed)[]; check: (d: Parsed, issue: Report) =>
                 issue(["releases"], "releases must be distinct");
             }
             if (d.releases.length > 0) {
-                for (const slot of SLOT_NAMES) {
+                // The slots run on Kubernetes only: a server-only stack leaves them at their defaults.
+                for (const slot of d.cluster.mode === "none" ? [] : SLOT_NAMES) {
                     const image = d.slots[slot].image;
                     if (image && !d.releases.includes(image)) {
                         issue(["slots", slot, "image"], `image "${image}" is not among the recorded releases: add it to releases (newest first)`);
                     }
+                }
+                // The server keeps only the releases: its running image must be one of them.
+                if (d.server && !d.releases.includes(d.server.image)) {
+                    issue(["server", "image"], `image "${d.server.image}" is not among the recorded releases: add it to releases (newest first)`);
                 }
             }
         },

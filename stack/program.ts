@@ -249,6 +249,8 @@ export function deployPlatform(def: StackDefinition, secrets: StackSecrets): Pla
             // The models of the definition, with config.pbtxt generated as on Kubernetes, when the stack
             // names the folder of their files (server.modelSource, relative to the project).
             modelFiles: def.server.modelSource ? repositoryFiles(def.models, path.resolve(def.server.modelSource)) : undefined,
+            // R16: the recorded releases stay on the server for a rollback, older model-server images go.
+            releases: def.releases.length > 0 ? def.releases : undefined,
             // R8-R10: haproxy on 80 and 18789 verifying HS256 JWTs, Triton on 127.0.0.1 behind it; with
             // gateway.enabled false, Triton on 18789 itself. The JWT secret comes from `keys` above, and
             // (rotation without an outage, as the Kubernetes gateway) the previous period's secret with the

@@ -42,6 +42,7 @@ import {
 } from "./logsink";
 import { remoteStepFailureMessage } from "./failures";
 import { modelRepositoryScript, RELEASE_ENV, RepositoryFile, repositoryPayload } from "./models";
+import { imageRetentionScript } from "./releases";
 import { DEFAULT_LOCAL_SSH_DIRECTORY, dockerHost, dockerSshOptions, holdKeyForRun, knownHostsPattern, localSshFiles } from "./ssh";
 
 export * from "./container";
@@ -49,6 +50,7 @@ export * from "./failures";
 export * from "./gateway";
 export * from "./logsink";
 export * from "./models";
+export * from "./releases";
 export * from "./scripts";
 export * from "./ssh";
 export { serverSchema } from "./schema";
@@ -134,6 +136,12 @@ export interface LightweightServerArgs {
      * `server.modelSource`). Unset: the repository on the server is the operator's.
      */
     modelFiles?: RepositoryFile[];
+    /**
+     * R16: the recorded releases of the model server's image, newest first (at most 3; `server.image`
+     * among them). Once the current image serves, older images of those repositories are removed from
+     * the server and these stay for a rollback. Unset or empty: no image is removed.
+     */
+    releases?: string[];
     /** app.kubernetes.io/instance of the stack (container labels). */
     instance: string;
     /**
@@ -325,6 +333,10 @@ export class LightweightServer extends pulumi.ComponentResource {
         const ready = step("wait-ready", waitReadyScript({ url: tritonUrl, timeoutSeconds: s.readyTimeoutSeconds, containerName: CONTAINER_NAME }), s.sudo, [container], {
             triggers: [container.id],
         });
+        // R16: the last releases stay for a rollback; older images go, only once the current one serves.
+        if (args.releases && args.releases.length > 0) {
+            step("image-retention", imageRetentionScript(args.releases), s.sudo, [ready], { triggers: [container.id] });
+        }
         const gateway =
             gw &&
             gatewayArgs &&

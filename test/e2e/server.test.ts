@@ -669,6 +669,33 @@ if (notRoot) {
             }
         });
 
+        it("keeps the last three releases on the server and removes the model server's older images (R16)", async () => {
+            needsBootstrap();
+            // Older releases of the model server's image on the server: tags of the image built here.
+            const older = ["e2e-0c", "e2e-0b", "e2e-0a"].map((t) => `localhost/tritonserver-cpu:${t}`);
+            for (const ref of older) {
+                expect(host.exec(["docker", "tag", TRITON_IMAGE, ref]).code).toBe(0);
+            }
+            const releases = [TRITON_IMAGE, older[0], older[1]];
+            const doc = yaml.load(fs.readFileSync(stackFile(), "utf8")) as Config;
+            doc.config["triton-platform:releases"] = releases;
+            fs.writeFileSync(stackFile(), yaml.dump(doc));
+            const before = MANAGED.map((name) => container(name)[0]);
+            let out = "";
+            const result = await stack.up({ onOutput: (o) => (out += o) });
+            expect(result.summary.result).toBe("succeeded");
+            // Only the retention step is new: no container was replaced, nothing else changed.
+            expect(changesOf(result), out).toEqual([["create", 1]]);
+            expect(await remoteSteps()).toContain("server-image-retention");
+            expect(MANAGED.map((name) => container(name)[0])).toEqual(before);
+            const tags = host.exec(["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", "localhost/tritonserver-cpu"]).stdout.split("\n").filter(Boolean).sort();
+            expect(tags).toEqual([...releases].sort());
+            // Images of other repositories stay.
+            for (const image of [GATEWAY_IMAGE, SHIPPER_IMAGE]) {
+                expect(host.exec(["docker", "image", "inspect", image]).code, image).toBe(0);
+            }
+        });
+
         it("changes nothing on a second `up`", async () => {
             needsBootstrap();
             const callsBefore = host.systemctlLog();

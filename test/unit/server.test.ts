@@ -14,7 +14,7 @@ import { LightweightServer, RepositoryFile, repositoryFiles, repositoryPayload }
 import { serverSchema } from "../../components/server/schema";
 import { loadDefinition, parseDefinition, readSecrets } from "../../stack/definition";
 import { deployPlatform } from "../../stack/program";
-import { stackDefinition } from "../support/definitions";
+import { stackDefinition, stackFileRaw } from "../support/definitions";
 import { one, ofType, PROJECT, Registered, RunResult, runMocked, stackFileConfig } from "../support/harness";
 
 const KEYS = {
@@ -29,7 +29,7 @@ const PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAA
 const sshDir = fs.mkdtempSync(path.join(os.tmpdir(), "server-ssh-"));
 afterAll(() => fs.rmSync(sshDir, { recursive: true, force: true }));
 
-function serverProgram(settings: Record<string, unknown>, modelFiles?: RepositoryFile[]) {
+function serverProgram(settings: Record<string, unknown>, modelFiles?: RepositoryFile[], releases?: string[]) {
     return async () => {
         const claims = buildClaims(keysSchema.parse({}));
         const server = new LightweightServer("server", {
@@ -48,6 +48,7 @@ function serverProgram(settings: Record<string, unknown>, modelFiles?: Repositor
             instance: "triton-platform-server",
             localSsh: { directory: sshDir, name: "triton-platform-server" },
             ...(modelFiles ? { modelFiles } : {}),
+            ...(releases ? { releases } : {}),
         });
         return { endpoint: server.endpoint, troubleshooting: server.troubleshooting };
     };
@@ -213,6 +214,33 @@ describe("LightweightServer with a pinned host key, a domain and another SSH por
         expect(one(run, "pulumi:providers:docker").inputs.host).toBe("ssh://ubuntu@203.0.113.10:2222");
         expect(run.outputs.endpoint).toBe("http://models.example.com:18789");
         expect(run.logs.filter((l) => l.startsWith("warn:"))).toEqual([]);
+    });
+});
+
+describe("the releases kept on the server (R16)", () => {
+    const releases = ["nvcr.io/nvidia/tritonserver:24.08-py3", "nvcr.io/nvidia/tritonserver:23.12-py3"];
+
+    it("removes older images only once the current one serves, and again after each new container", async () => {
+        const run = await runMocked(serverProgram({ host: "203.0.113.10" }, undefined, releases), { stack: "server" });
+        const step = commandNamed(run, "image-retention");
+        expect(dependsOnNames(step)).toEqual(["server-wait-ready"]);
+        expect(step.inputs.triggers).toHaveLength(1);
+        expect(step.inputs.create).toContain("keep=(");
+        for (const r of releases) {
+            expect(step.inputs.create).toContain(r);
+        }
+    });
+
+    it("removes nothing without recorded releases", async () => {
+        const run = await runMocked(serverProgram({ host: "203.0.113.10" }), { stack: "server" });
+        expect(ofType(run, "command:remote:Command").map((c) => c.name)).not.toContain("server-image-retention");
+    });
+
+    it("refuses releases that do not hold the server's running image", () => {
+        const parsed = parseDefinition({ ...stackFileRaw("server"), releases: ["nvcr.io/nvidia/tritonserver:24.08-py3"] }, { project: PROJECT, stack: "server" });
+        expect(parsed.ok).toBe(false);
+        expect(parsed.ok ? [] : parsed.issues.map((i) => `${i.key}: ${i.message}`)).toContainEqual(expect.stringMatching(/server\.image: image "nvcr\.io\/nvidia\/tritonserver:23\.12-py3" is not among the recorded releases/));
+        expect(parseDefinition({ ...stackFileRaw("server"), releases: ["nvcr.io/nvidia/tritonserver:23.12-py3"] }, { project: PROJECT, stack: "server" }).ok).toBe(true);
     });
 });
 
