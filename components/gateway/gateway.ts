@@ -1,7 +1,8 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
-import { labelValue, recommendedLabels, selectorLabels } from "../../kit/labels";
+import { imageVersion } from "../../kit/image-ref";
+import { recommendedLabels, selectorLabels } from "../../kit/labels";
 import { hardenedContainer, zonePlacement } from "../../kit/pod";
 import { ADMIN_KEY_HEADER } from "../model-service/workload";
 import { JWT_PREVIOUS_SECRET_ENV, JWT_SECRET_ENV, JwtPolicy, renderHaproxyConfig } from "./haproxy";
@@ -254,6 +255,75 @@ export function ingressSpec(s: GatewaySettings, serviceName: pulumi.Input<string
     };
 }
 
+/** The Gateway API `Gateway` spec the stack creates when no parentRef is given: one HTTPS listener for the R8 host. Pure. */
+export function gatewayApiGatewaySpec(s: GatewaySettings): Record<string, unknown> {
+    if (s.exposure.kind !== "gatewayApi") {
+        throw new Error("gatewayApiGatewaySpec needs exposure.kind gatewayApi");
+    }
+    return {
+        gatewayClassName: s.exposure.gatewayClassName,
+        listeners: [
+            {
+                name: "https",
+                protocol: "HTTPS",
+                port: 443,
+                hostname: s.host,
+                tls: { mode: "Terminate", certificateRefs: [{ kind: "Secret", name: s.tls.secretName }] },
+                allowedRoutes: { namespaces: { from: "Same" } },
+            },
+        ],
+    };
+}
+
+/** The HTTPRoute spec: the R8 host, every path to the gateway Service on port 80, under `parentRef`. Pure. */
+export function httpRouteSpec(
+    s: GatewaySettings,
+    parentRef: Record<string, pulumi.Input<string>>,
+    serviceName: pulumi.Input<string>,
+): Record<string, unknown> {
+    return {
+        parentRefs: [parentRef],
+        hostnames: [s.host],
+        rules: [{ matches: [{ path: { type: "PathPrefix", value: "/" } }], backendRefs: [{ name: serviceName, port: 80 }] }],
+    };
+}
+
+/** The gateway Service: HTTP on 80 (to haproxy's unprivileged port) and the stats port. Pure. */
+export function gatewayServiceSpec(selector: Record<string, string>, s: GatewaySettings): k8s.types.input.core.v1.ServiceSpec {
+    return {
+        type: "ClusterIP",
+        selector,
+        ports: [
+            { name: "http", port: 80, targetPort: "http", protocol: "TCP" },
+            { name: "stats", port: s.statsPort, targetPort: "stats", protocol: "TCP" },
+        ],
+    };
+}
+
+/** The gateway Deployment spec around {@link gatewayPodSpec}; `configSha256` rolls the pods when haproxy.cfg changes. Pure. */
+export function gatewayDeploymentSpec(
+    a: GatewayPodSpecArgs & { podLabels: Record<string, string>; configSha256: pulumi.Input<string> },
+): k8s.types.input.apps.v1.DeploymentSpec {
+    const { podLabels, configSha256, ...pod } = a;
+    return {
+        replicas: a.settings.replicas,
+        revisionHistoryLimit: 3,
+        selector: { matchLabels: a.selector },
+        strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+        template: {
+            metadata: {
+                labels: podLabels,
+                annotations: {
+                    // A config change alone would not restart haproxy.
+                    "triton-platform/gateway-config-sha256": configSha256,
+                    "kubectl.kubernetes.io/default-container": "haproxy",
+                },
+            },
+            spec: gatewayPodSpec(pod),
+        },
+    };
+}
+
 /**
  * The collaboration-platform entry point (R8-R10) in front of Triton on Kubernetes: haproxy verifying
  * HS256 JWTs (signature, iss, aud, exp, scope per route), with per-mode timeouts from the R9 budgets,
@@ -275,8 +345,8 @@ export class Gateway extends pulumi.ComponentResource {
         const child = { parent: this, provider: args.provider };
         const base = { name: "triton", instance: args.instance, component: "gateway" };
         const selector = selectorLabels(base);
-        const version = labelValue(s.image.slice(s.image.lastIndexOf(":") + 1));
-        const metadata = () => ({ namespace: args.namespace, labels: recommendedLabels({ ...base, version, extra: args.labels }) });
+        const labels = recommendedLabels({ ...base, version: imageVersion(s.image), extra: args.labels });
+        const metadata = () => ({ namespace: args.namespace, labels });
 
         const secret = new k8s.core.v1.Secret(
             `${name}-jwt`,
@@ -305,124 +375,59 @@ export class Gateway extends pulumi.ComponentResource {
             );
         const configMap = new k8s.core.v1.ConfigMap(`${name}-config`, { metadata: metadata(), data: { "haproxy.cfg": config } }, child);
         const serviceAccount = new k8s.core.v1.ServiceAccount(`${name}`, { metadata: metadata(), automountServiceAccountToken: false }, child);
-
-        new k8s.apps.v1.Deployment(
-            `${name}`,
-            {
-                metadata: metadata(),
-                spec: {
-                    replicas: s.replicas,
-                    revisionHistoryLimit: 3,
-                    selector: { matchLabels: selector },
-                    strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
-                    template: {
-                        metadata: {
-                            labels: recommendedLabels({ ...base, version, extra: args.labels }),
-                            annotations: {
-                                // A config change alone would not restart haproxy.
-                                "triton-platform/gateway-config-sha256": config.apply((c) => createHash("sha256").update(c).digest("hex")),
-                                "kubectl.kubernetes.io/default-container": "haproxy",
-                            },
-                        },
-                        spec: gatewayPodSpec({
-                            settings: s,
-                            zones: args.zones,
-                            selector,
-                            serviceAccountName: serviceAccount.metadata.name,
-                            configMapName: configMap.metadata.name,
-                            secretName: secret.metadata.name,
-                            previousSecret: args.previousJwt !== undefined,
-                        }),
-                    },
-                },
-            },
-            child,
-        );
+        const deployment = gatewayDeploymentSpec({
+            settings: s,
+            zones: args.zones,
+            selector,
+            podLabels: labels,
+            configSha256: config.apply((c) => createHash("sha256").update(c).digest("hex")),
+            serviceAccountName: serviceAccount.metadata.name,
+            configMapName: configMap.metadata.name,
+            secretName: secret.metadata.name,
+            previousSecret: args.previousJwt !== undefined,
+        });
+        new k8s.apps.v1.Deployment(`${name}`, { metadata: metadata(), spec: deployment }, child);
         const policies = gatewayNetworkPolicies({ gatewaySelector: selector, settings: s, network: args.network });
         new k8s.networking.v1.NetworkPolicy(`${name}`, { metadata: metadata(), spec: policies.gateway }, child);
         new k8s.networking.v1.NetworkPolicy(`${name}-to-model-server`, { metadata: metadata(), spec: policies.modelServer }, child);
-        new k8s.policy.v1.PodDisruptionBudget(
-            `${name}`,
-            { metadata: metadata(), spec: { maxUnavailable: 1, selector: { matchLabels: selector } } },
-            child,
-        );
-        const service = new k8s.core.v1.Service(
-            `${name}`,
-            {
-                metadata: metadata(),
-                spec: {
-                    type: "ClusterIP",
-                    selector,
-                    ports: [
-                        { name: "http", port: 80, targetPort: "http", protocol: "TCP" },
-                        { name: "stats", port: s.statsPort, targetPort: "stats", protocol: "TCP" },
-                    ],
-                },
-            },
-            child,
-        );
+        new k8s.policy.v1.PodDisruptionBudget(`${name}`, { metadata: metadata(), spec: { maxUnavailable: 1, selector: { matchLabels: selector } } }, child);
+        const service = new k8s.core.v1.Service(`${name}`, { metadata: metadata(), spec: gatewayServiceSpec(selector, s) }, child);
         this.serviceName = service.metadata.name;
+        this.expose(name, s, metadata, service.metadata.name, child);
 
-        const annotations = exposureAnnotations(s);
-        if (s.exposure.kind === "ingress") {
-            new k8s.networking.v1.Ingress(
-                `${name}`,
-                { metadata: { ...metadata(), annotations }, spec: ingressSpec(s, service.metadata.name) },
-                child,
-            );
-        } else {
-            let parentRef: Record<string, pulumi.Input<string>>;
-            if (s.exposure.parentRef) {
-                parentRef = { ...s.exposure.parentRef };
-            } else {
-                const gw = new k8s.apiextensions.CustomResource(
-                    `${name}`,
-                    {
-                        apiVersion: "gateway.networking.k8s.io/v1",
-                        kind: "Gateway",
-                        metadata: { ...metadata(), annotations },
-                        spec: {
-                            gatewayClassName: s.exposure.gatewayClassName,
-                            listeners: [
-                                {
-                                    name: "https",
-                                    protocol: "HTTPS",
-                                    port: 443,
-                                    hostname: s.host,
-                                    tls: { mode: "Terminate", certificateRefs: [{ kind: "Secret", name: s.tls.secretName }] },
-                                    allowedRoutes: { namespaces: { from: "Same" } },
-                                },
-                            ],
-                        },
-                    },
-                    child,
-                );
-                parentRef = { name: gw.metadata.name, sectionName: "https" };
-            }
-            new k8s.apiextensions.CustomResource(
-                `${name}`,
-                {
-                    apiVersion: "gateway.networking.k8s.io/v1",
-                    kind: "HTTPRoute",
-                    metadata: metadata(),
-                    spec: {
-                        parentRefs: [parentRef],
-                        hostnames: [s.host],
-                        rules: [
-                            {
-                                matches: [{ path: { type: "PathPrefix", value: "/" } }],
-                                backendRefs: [{ name: service.metadata.name, port: 80 }],
-                            },
-                        ],
-                    },
-                },
-                child,
-            );
-        }
         this.url = pulumi.output(`https://${s.host}`);
         const chat = s.routes.find((r) => r.access === "websocket" && r.match === "exact");
         this.chatUrl = pulumi.output(chat ? `wss://${s.host}${chat.path}` : undefined);
 
         this.registerOutputs({ serviceName: this.serviceName, url: this.url, chatUrl: this.chatUrl });
+    }
+
+    /** The public side: an Ingress, or a Gateway API HTTPRoute (under the given parentRef, or a Gateway of its own). */
+    private expose(
+        name: string,
+        s: GatewaySettings,
+        metadata: () => { namespace: pulumi.Input<string>; labels: Record<string, string> },
+        serviceName: pulumi.Output<string>,
+        child: pulumi.CustomResourceOptions,
+    ): void {
+        const annotations = exposureAnnotations(s);
+        if (s.exposure.kind === "ingress") {
+            new k8s.networking.v1.Ingress(`${name}`, { metadata: { ...metadata(), annotations }, spec: ingressSpec(s, serviceName) }, child);
+            return;
+        }
+        let parentRef: Record<string, pulumi.Input<string>> = { ...s.exposure.parentRef };
+        if (!s.exposure.parentRef) {
+            const gateway = new k8s.apiextensions.CustomResource(
+                `${name}`,
+                { apiVersion: "gateway.networking.k8s.io/v1", kind: "Gateway", metadata: { ...metadata(), annotations }, spec: gatewayApiGatewaySpec(s) },
+                child,
+            );
+            parentRef = { name: gateway.metadata.name, sectionName: "https" };
+        }
+        new k8s.apiextensions.CustomResource(
+            `${name}`,
+            { apiVersion: "gateway.networking.k8s.io/v1", kind: "HTTPRoute", metadata: metadata(), spec: httpRouteSpec(s, parentRef, serviceName) },
+            child,
+        );
     }
 }

@@ -1,7 +1,8 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
-import { labelValue, recommendedLabels, selectorLabels } from "../../kit/labels";
+import { imageVersion } from "../../kit/image-ref";
+import { recommendedLabels, selectorLabels } from "../../kit/labels";
 import { modelConfigData } from "./model-config";
 import { ModelServiceSettings, ModelSettings, SLOT_NAMES, SlotName } from "./schema";
 import { ADMIN_KEY_HEADER, SLOT_LABEL, tritonPodSpec } from "./workload";
@@ -45,16 +46,6 @@ export interface SlotResources {
     pdb: k8s.policy.v1.PodDisruptionBudget;
     /** A Service for this slot alone: smoke-test a new release before switching traffic to it. */
     service: k8s.core.v1.Service;
-}
-
-/** Image tag (or digest prefix) for the version label. */
-function imageVersion(image: string): string {
-    const digest = image.split("@")[1];
-    if (digest) {
-        return digest.replace("sha256:", "sha256-").slice(0, 19);
-    }
-    const lastSegment = image.slice(image.lastIndexOf("/") + 1);
-    return lastSegment.includes(":") ? lastSegment.slice(lastSegment.indexOf(":") + 1) : "unversioned";
 }
 
 /** ClusterIP spec exposing Triton's HTTP API on the service port (R7), gRPC and metrics on their own ports. */
@@ -154,7 +145,7 @@ export class ModelService extends pulumi.ComponentResource {
             }
             this.images[slot] = image;
             const slotSelector = { ...this.podSelector, [SLOT_LABEL]: slot };
-            const version = labelValue(imageVersion(image));
+            const version = imageVersion(image);
             // The idle slot may be scaled to zero (no HPA: autoscaling/v2 cannot hold zero replicas).
             const scaledToZero = s.idleSlot === "scaledToZero" && slot !== args.activeSlot;
             const deployment = new k8s.apps.v1.Deployment(
