@@ -5,7 +5,7 @@ import { imageVersion } from "../../kit/image-ref";
 import { recommendedLabels, selectorLabels } from "../../kit/labels";
 import { modelConfigData } from "./model-config";
 import { ModelServiceSettings, ModelSettings, SLOT_NAMES, SlotName } from "./schema";
-import { ADMIN_KEY_HEADER, SLOT_LABEL, tritonPodSpec } from "./workload";
+import { ADMIN_KEY_HEADER, PodSpecArgs, SLOT_LABEL, tritonPodSpec } from "./workload";
 
 /** Arguments of {@link ModelService}. */
 export interface ModelServiceArgs {
@@ -61,6 +61,74 @@ export function serviceSpec(selector: Record<string, string>, s: ModelServiceSet
             { name: "metrics", port: s.ports.metrics, targetPort: "metrics", protocol: "TCP" },
         ],
     };
+}
+
+/** Inputs of {@link slotDeploymentSpec}: the pod spec's, and what the slot's pod template carries. */
+export type SlotDeploymentArgs = PodSpecArgs & {
+    /** Labels of the slot's pods (recommended labels, version, slot). */
+    podLabels: Record<string, string>;
+    /** SHA-256 of the generated model config: pods restart when it changes (a ConfigMap edit alone would not). */
+    configSha256: string;
+    /** Key rotation id: a rotation rolls the pods. */
+    keyRotationId?: pulumi.Input<string>;
+    /** The idle slot scaled to zero (`idleSlot: scaledToZero`): replicas 0 and no HPA. */
+    scaledToZero: boolean;
+};
+
+/** One slot's Deployment spec. Pure. */
+export function slotDeploymentSpec(a: SlotDeploymentArgs): k8s.types.input.apps.v1.DeploymentSpec {
+    const { podLabels, configSha256, keyRotationId, scaledToZero, ...pod } = a;
+    return {
+        // Unset while an HPA owns the count: a fixed value would fight it on every `up`.
+        replicas: scaledToZero ? 0 : undefined,
+        // R16: keep the last 3 versions for rollback.
+        revisionHistoryLimit: 3,
+        selector: { matchLabels: a.selector },
+        strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: "25%" } },
+        template: {
+            metadata: {
+                labels: podLabels,
+                annotations: {
+                    "triton-platform/model-config-sha256": configSha256,
+                    ...(keyRotationId ? { "triton-platform/key-rotation": keyRotationId } : {}),
+                    "kubectl.kubernetes.io/default-container": "triton",
+                },
+            },
+            spec: tritonPodSpec(pod),
+        },
+    };
+}
+
+/** A slot's HPA spec (R12: CPU and memory utilisation; scale down one pod a minute). Pure. */
+export function slotHpaSpec(s: ModelServiceSettings, deploymentName: pulumi.Input<string>): k8s.types.input.autoscaling.v2.HorizontalPodAutoscalerSpec {
+    const utilization = (name: string, averageUtilization: number) => ({ type: "Resource", resource: { name, target: { type: "Utilization", averageUtilization } } });
+    return {
+        scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: deploymentName },
+        minReplicas: s.hpa.minReplicas,
+        maxReplicas: s.hpa.maxReplicas,
+        metrics: [utilization("cpu", s.hpa.cpuUtilization), utilization("memory", s.hpa.memoryUtilization)],
+        behavior: {
+            scaleDown: {
+                stabilizationWindowSeconds: s.hpa.scaleDownStabilizationSeconds,
+                // One pod at a time: a model reload costs minutes.
+                policies: [{ type: "Pods", value: 1, periodSeconds: 60 }],
+            },
+        },
+    };
+}
+
+/** What every slot of one ModelService shares (see ModelService.declareSlot). */
+interface SlotContext {
+    name: string;
+    args: ModelServiceArgs;
+    child: pulumi.CustomResourceOptions;
+    labels: (extra?: Record<string, string>, version?: string) => Record<string, string>;
+    metadata: (extra?: Record<string, string>, version?: string) => { namespace: pulumi.Input<string>; labels: Record<string, string> };
+    configChecksum: string;
+    serviceAccount: k8s.core.v1.ServiceAccount;
+    modelConfig: k8s.core.v1.ConfigMap;
+    adminKey: k8s.core.v1.Secret;
+    objectStore?: k8s.core.v1.Secret;
 }
 
 /**
@@ -138,97 +206,13 @@ export class ModelService extends pulumi.ComponentResource {
 
         this.images = {};
         this.slots = {};
+        const shared = { name, args, child, labels, metadata, configChecksum, serviceAccount, modelConfig, adminKey, objectStore };
         for (const slot of SLOT_NAMES) {
             const image = args.slots[slot].image;
-            if (!image) {
-                continue;
+            if (image) {
+                this.images[slot] = image;
+                this.slots[slot] = this.declareSlot(slot, image, shared);
             }
-            this.images[slot] = image;
-            const slotSelector = { ...this.podSelector, [SLOT_LABEL]: slot };
-            const version = imageVersion(image);
-            // The idle slot may be scaled to zero (no HPA: autoscaling/v2 cannot hold zero replicas).
-            const scaledToZero = s.idleSlot === "scaledToZero" && slot !== args.activeSlot;
-            const deployment = new k8s.apps.v1.Deployment(
-                `${name}-${slot}`,
-                {
-                    metadata: metadata({ [SLOT_LABEL]: slot }, version),
-                    spec: {
-                        // Unset while an HPA owns the count: a fixed value would fight it on every `up`.
-                        replicas: scaledToZero ? 0 : undefined,
-                        // R16: keep the last 3 versions for rollback.
-                        revisionHistoryLimit: 3,
-                        selector: { matchLabels: slotSelector },
-                        strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: "25%" } },
-                        template: {
-                            metadata: {
-                                labels: labels({ [SLOT_LABEL]: slot }, version),
-                                annotations: {
-                                    "triton-platform/model-config-sha256": configChecksum,
-                                    ...(args.keyRotationId ? { "triton-platform/key-rotation": args.keyRotationId } : {}),
-                                    "kubectl.kubernetes.io/default-container": "triton",
-                                },
-                            },
-                            spec: tritonPodSpec({
-                                slot,
-                                image,
-                                settings: s,
-                                modelNames: args.models.map((m) => m.name),
-                                zones: args.zones,
-                                selector: slotSelector,
-                                serviceAccountName: serviceAccount.metadata.name,
-                                configMapName: modelConfig.metadata.name,
-                                adminKeySecretName: adminKey.metadata.name,
-                                objectStoreSecretName: objectStore?.metadata.name,
-                                objectStorage: args.objectStorage,
-                                modelRepositoryUri: s.modelRepository.uri,
-                            }),
-                        },
-                    },
-                },
-                child,
-            );
-            const hpa = scaledToZero
-                ? undefined
-                : new k8s.autoscaling.v2.HorizontalPodAutoscaler(
-                      `${name}-${slot}`,
-                      {
-                          metadata: metadata({ [SLOT_LABEL]: slot }),
-                          spec: {
-                              scaleTargetRef: { apiVersion: "apps/v1", kind: "Deployment", name: deployment.metadata.name },
-                              minReplicas: s.hpa.minReplicas,
-                              maxReplicas: s.hpa.maxReplicas,
-                              metrics: [
-                                  { type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: s.hpa.cpuUtilization } } },
-                                  {
-                                      type: "Resource",
-                                      resource: { name: "memory", target: { type: "Utilization", averageUtilization: s.hpa.memoryUtilization } },
-                                  },
-                              ],
-                              behavior: {
-                                  scaleDown: {
-                                      stabilizationWindowSeconds: s.hpa.scaleDownStabilizationSeconds,
-                                      // One pod at a time: a model reload costs minutes.
-                                      policies: [{ type: "Pods", value: 1, periodSeconds: 60 }],
-                                  },
-                              },
-                          },
-                      },
-                      child,
-                  );
-            const pdb = new k8s.policy.v1.PodDisruptionBudget(
-                `${name}-${slot}`,
-                { metadata: metadata({ [SLOT_LABEL]: slot }), spec: { maxUnavailable: 1, selector: { matchLabels: slotSelector } } },
-                child,
-            );
-            const service = new k8s.core.v1.Service(
-                `${name}-${slot}`,
-                {
-                    metadata: metadata({ [SLOT_LABEL]: slot }),
-                    spec: serviceSpec(slotSelector, s),
-                },
-                child,
-            );
-            this.slots[slot] = { deployment, hpa, pdb, service };
         }
 
         // The routing Service: the only object whose inputs depend on activeSlot.
@@ -251,5 +235,62 @@ export class ModelService extends pulumi.ComponentResource {
             activeSlot: this.activeSlot,
             images: this.images,
         });
+    }
+
+    /** One slot: its Deployment, HPA (unless scaled to zero), PDB and its own Service for smoke tests. */
+    private declareSlot(slot: SlotName, image: string, c: SlotContext): SlotResources {
+        const { name, args, child, labels, metadata } = c;
+        const s = args.settings;
+        const slotSelector = { ...this.podSelector, [SLOT_LABEL]: slot };
+        const version = imageVersion(image);
+        // The idle slot may be scaled to zero.
+        const scaledToZero = s.idleSlot === "scaledToZero" && slot !== args.activeSlot;
+        const deployment = new k8s.apps.v1.Deployment(
+            `${name}-${slot}`,
+            {
+                metadata: metadata({ [SLOT_LABEL]: slot }, version),
+                spec: slotDeploymentSpec({
+                    podLabels: labels({ [SLOT_LABEL]: slot }, version),
+                    configSha256: c.configChecksum,
+                    keyRotationId: args.keyRotationId,
+                    scaledToZero,
+                    slot,
+                    image,
+                    settings: s,
+                    modelNames: args.models.map((m) => m.name),
+                    zones: args.zones,
+                    selector: slotSelector,
+                    serviceAccountName: c.serviceAccount.metadata.name,
+                    configMapName: c.modelConfig.metadata.name,
+                    adminKeySecretName: c.adminKey.metadata.name,
+                    objectStoreSecretName: c.objectStore?.metadata.name,
+                    objectStorage: args.objectStorage,
+                    modelRepositoryUri: s.modelRepository.uri,
+                }),
+            },
+            child,
+        );
+        // No HPA for a slot scaled to zero: autoscaling/v2 cannot hold zero replicas.
+        const hpa = scaledToZero
+            ? undefined
+            : new k8s.autoscaling.v2.HorizontalPodAutoscaler(
+                  `${name}-${slot}`,
+                  { metadata: metadata({ [SLOT_LABEL]: slot }), spec: slotHpaSpec(s, deployment.metadata.name) },
+                  child,
+              );
+        const pdb = new k8s.policy.v1.PodDisruptionBudget(
+            `${name}-${slot}`,
+            { metadata: metadata({ [SLOT_LABEL]: slot }), spec: { maxUnavailable: 1, selector: { matchLabels: slotSelector } } },
+            child,
+        );
+        const service = new k8s.core.v1.Service(
+            `${name}-${slot}`,
+            {
+                metadata: metadata({ [SLOT_LABEL]: slot }),
+                spec: serviceSpec(slotSelector, s),
+            },
+            child,
+        );
+        return { deployment, hpa, pdb, service };
     }
 }

@@ -7,7 +7,10 @@ import * as path from "path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { clusterProvider } from "../../components/cluster/provider";
 import {
+    gatewayApiGatewaySpec,
     gatewayNetworkPolicies,
+    gatewayServiceSpec,
+    httpRouteSpec,
     DEFAULT_GATEWAY_IMAGE,
     Gateway,
     gatewayIssues,
@@ -469,5 +472,30 @@ describe("gateway NetworkPolicies", () => {
         const from = (policies.modelServer.ingress as any[])[0];
         expect(policies.modelServer.podSelector).toEqual({ matchLabels: { "app.kubernetes.io/component": "model-server" } });
         expect(from.from).toEqual([{ podSelector: { matchLabels: { "app.kubernetes.io/component": "gateway" } } }]);
+    });
+});
+
+describe("exposure builders (pure)", () => {
+    it("sends every path of the host to the gateway Service's port 80 under the given parent", () => {
+        const s = gatewaySchema.parse({ host: "bot.acme.io", exposure: { kind: "gatewayApi", gatewayClassName: "envoy" } });
+        expect(httpRouteSpec(s, { name: "edge", sectionName: "https" }, "gw-svc")).toEqual({
+            parentRefs: [{ name: "edge", sectionName: "https" }],
+            hostnames: ["bot.acme.io"],
+            rules: [{ matches: [{ path: { type: "PathPrefix", value: "/" } }], backendRefs: [{ name: "gw-svc", port: 80 }] }],
+        });
+        const listener = (gatewayApiGatewaySpec(s) as { listeners: Array<Record<string, unknown>> }).listeners[0];
+        expect(listener).toMatchObject({ protocol: "HTTPS", port: 443, hostname: "bot.acme.io", tls: { mode: "Terminate", certificateRefs: [{ kind: "Secret", name: s.tls.secretName }] } });
+    });
+
+    it("refuses to build a Gateway API Gateway for an Ingress exposure", () => {
+        expect(() => gatewayApiGatewaySpec(gatewaySchema.parse({}))).toThrow(/exposure.kind gatewayApi/);
+    });
+
+    it("publishes HTTP on 80 and the stats port, and nothing else", () => {
+        const s = gatewaySchema.parse({});
+        expect(gatewayServiceSpec({ app: "gw" }, s).ports).toEqual([
+            { name: "http", port: 80, targetPort: "http", protocol: "TCP" },
+            { name: "stats", port: s.statsPort, targetPort: "stats", protocol: "TCP" },
+        ]);
     });
 });

@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { beforeAll, describe, expect, it } from "vitest";
 import { clusterProvider } from "../../components/cluster/provider";
-import { modelConfigPbtxt, ModelService, tritonCommand, tritonPodSpec } from "../../components/model-service";
+import { modelConfigPbtxt, ModelService, slotDeploymentSpec, slotHpaSpec, tritonCommand, tritonPodSpec } from "../../components/model-service";
 import { StackDefinition } from "../../stack/definition";
 import { stackDefinition } from "../support/definitions";
 import { ofType, one, Registered, RunResult, runMocked } from "../support/harness";
@@ -226,5 +226,50 @@ describe("ModelService: idle slot scaled to zero", () => {
         expect(one(run, "kubernetes:apps/v1:Deployment", "triton-green").inputs.spec.replicas).toBe(0);
         expect(one(run, "kubernetes:apps/v1:Deployment", "triton-blue").inputs.spec.replicas).toBeUndefined();
         expect(ofType(run, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler").map((h) => h.name)).toEqual(["triton-blue"]);
+    });
+});
+
+describe("slot builders (pure)", () => {
+    const def = definitionOf("prod");
+    const podArgs = {
+        slot: "blue" as const,
+        image: def.slots.blue.image!,
+        settings: def.modelService,
+        modelNames: def.models.map((m) => m.name),
+        zones: def.zones,
+        selector: { app: "triton", "triton-platform/slot": "blue" },
+        serviceAccountName: "sa",
+        configMapName: "cm",
+        adminKeySecretName: "admin",
+        objectStorage: def.objectStorage,
+        modelRepositoryUri: def.modelService.modelRepository.uri,
+    };
+
+    it("leaves the replica count to the HPA, except for an idle slot scaled to zero", () => {
+        const live = slotDeploymentSpec({ ...podArgs, podLabels: { a: "b" }, configSha256: "abc", scaledToZero: false });
+        expect(live.replicas).toBeUndefined();
+        expect(slotDeploymentSpec({ ...podArgs, podLabels: {}, configSha256: "abc", scaledToZero: true }).replicas).toBe(0);
+        // Rolling updates never take a serving pod away first, and three old ReplicaSets stay for rollback (R16).
+        expect(live.strategy).toEqual({ type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: "25%" } });
+        expect(live.revisionHistoryLimit).toBe(3);
+    });
+
+    it("rolls the pods when the model config or the keys change", () => {
+        const template = (sha: string, keyRotationId?: string) =>
+            slotDeploymentSpec({ ...podArgs, podLabels: {}, configSha256: sha, keyRotationId, scaledToZero: false }).template as { metadata: { annotations: Record<string, string> } };
+        expect(template("one").metadata.annotations).not.toEqual(template("two").metadata.annotations);
+        expect(template("one", "r2").metadata.annotations["triton-platform/key-rotation"]).toBe("r2");
+        expect(template("one").metadata.annotations["triton-platform/key-rotation"]).toBeUndefined();
+    });
+
+    it("scales on CPU and memory at the settings' targets and gives back one pod a minute", () => {
+        const hpa = slotHpaSpec(def.modelService, "triton-blue");
+        expect(hpa.scaleTargetRef).toEqual({ apiVersion: "apps/v1", kind: "Deployment", name: "triton-blue" });
+        expect([hpa.minReplicas, hpa.maxReplicas]).toEqual([def.modelService.hpa.minReplicas, def.modelService.hpa.maxReplicas]);
+        expect(hpa.metrics).toEqual([
+            { type: "Resource", resource: { name: "cpu", target: { type: "Utilization", averageUtilization: def.modelService.hpa.cpuUtilization } } },
+            { type: "Resource", resource: { name: "memory", target: { type: "Utilization", averageUtilization: def.modelService.hpa.memoryUtilization } } },
+        ]);
+        expect(hpa.behavior).toMatchObject({ scaleDown: { policies: [{ type: "Pods", value: 1, periodSeconds: 60 }] } });
     });
 });
