@@ -22,9 +22,8 @@ import { securityGroupIssues, securityPolicyInput } from "../components/network/
 import { securityGroupSchema } from "../components/network/schema";
 import { ALERT_WEBHOOK_SECRET, monitoringSchema } from "../components/observability/schema";
 import { serverSchema } from "../components/server/schema";
+import { objectStorageSchema } from "../kit/object-storage";
 import {
-    annotationMap,
-    bool,
     controlCharIssues,
     dnsLabel,
     LABEL_VALUE,
@@ -34,20 +33,8 @@ import {
     RECOMMENDED_LABEL_KEYS,
 } from "../kit/schema";
 
-/** S3-compatible object storage used by the model repository and the log sink. */
-export const objectStorageSchema = z
-    .strictObject({
-        endpoint: z.url({ protocol: /^https?$/, error: "expected an http(s) URL such as https://s3.eu-west-1.amazonaws.com" }).default("https://s3.us-east-1.amazonaws.com"),
-        region: z.string().min(1).default("us-east-1"),
-        /** Path-style addressing (MinIO and most self-hosted stores need it). */
-        forcePathStyle: bool.default(false),
-        /**
-         * Annotations for the workloads' service account when the cluster grants object-store access by
-         * workload identity (IRSA, GKE Workload Identity) instead of static keys.
-         */
-        serviceAccountAnnotations: annotationMap.default({}),
-    })
-    .prefault({});
+/** S3-compatible object storage (the schema lives in the kit: the model service and the log sink read it). */
+export { objectStorageSchema };
 
 /**
  * The schema of every non-secret config key of the project. Each key maps to one top-level field; the
@@ -272,26 +259,30 @@ const crossRules: { keys: (keyof Parsed)[]; check: (d: Parsed, issue: Report) =>
         },
     },
     {
-        // Blue-green (R16).
+        // Blue-green (R16). The slots run on Kubernetes and on the server alike.
         keys: ["slots", "activeSlot", "releases", "cluster", "server"],
         check: (d, issue) => {
-            if (d.cluster.mode !== "none" && !d.slots[d.activeSlot].image) {
+            if ((d.cluster.mode !== "none" || d.server) && !d.slots[d.activeSlot].image) {
                 issue(["slots", d.activeSlot, "image"], `the active slot "${d.activeSlot}" has no image: set slots.${d.activeSlot}.image`);
+            }
+            // The former single server image: only as the active slot's (legacyServerSlots() maps it).
+            if (d.server?.image !== undefined && d.server.image !== d.slots[d.activeSlot].image) {
+                issue(
+                    ["server", "image"],
+                    `the server runs slots.${d.activeSlot}.image ("${d.slots[d.activeSlot].image ?? "unset"}"), not server.image ("${d.server.image}"): remove server.image and set the slots (docs/SERVER.md, "Releases and rollbacks")`,
+                );
             }
             if (new Set(d.releases).size !== d.releases.length) {
                 issue(["releases"], "releases must be distinct");
             }
             if (d.releases.length > 0) {
-                // The slots run on Kubernetes only: a server-only stack leaves them at their defaults.
-                for (const slot of d.cluster.mode === "none" ? [] : SLOT_NAMES) {
+                // Only the releases stay on a server (and are the ones a rollback may use): every slot's
+                // image must be one of them.
+                for (const slot of SLOT_NAMES) {
                     const image = d.slots[slot].image;
                     if (image && !d.releases.includes(image)) {
                         issue(["slots", slot, "image"], `image "${image}" is not among the recorded releases: add it to releases (newest first)`);
                     }
-                }
-                // The server keeps only the releases: its running image must be one of them.
-                if (d.server && !d.releases.includes(d.server.image)) {
-                    issue(["server", "image"], `image "${d.server.image}" is not among the recorded releases: add it to releases (newest first)`);
                 }
             }
         },
@@ -414,6 +405,7 @@ export function parseDefinition(
         }
         values[key] = value;
     }
+    Object.assign(values, legacyServerSlots(values));
     const parsed: Partial<Record<keyof Parsed, unknown>> = {};
     for (const key of Object.keys(definitionShape) as (keyof Parsed)[]) {
         let value = values[key];
@@ -451,6 +443,21 @@ export function parseDefinition(
         return { ok: false, issues };
     }
     return { ok: true, definition: { ...(parsed as Parsed), project: ctx.project, stack: ctx.stack } };
+}
+
+/**
+ * A server-only stack written before the server had slots: `server.image` and no `slots`. Its image becomes
+ * the active slot's and the other slot stays empty (not deployed), so the stack keeps serving the image it
+ * names (a Kubernetes stack's slots are never touched). Pure; returns what to set, or nothing.
+ */
+export function legacyServerSlots(raw: Record<string, unknown>): { slots?: unknown } {
+    const server = raw.server as { image?: unknown } | undefined;
+    const cluster = raw.cluster as { mode?: unknown } | undefined;
+    if ((raw.slots !== undefined && !isEmptyObject(raw.slots)) || cluster?.mode !== "none" || typeof server?.image !== "string") {
+        return {};
+    }
+    const active = raw.activeSlot === "green" ? "green" : "blue";
+    return { slots: { [active]: { image: server.image }, [active === "blue" ? "green" : "blue"]: {} } };
 }
 
 function describeIssue(i: z.core.$ZodIssue): string {

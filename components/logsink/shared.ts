@@ -1,16 +1,21 @@
 // What the log sink's targets share: the definition it reads, the shipper's names, and small pure helpers.
 import type * as k8s from "@pulumi/kubernetes";
-import type { StackDefinition } from "../../stack/definition";
+import type { ObjectStorageSettings } from "../../kit/object-storage";
+import type { StackScope } from "../../kit/scope";
+import type { ModelServiceSettings } from "../model-service/schema";
+import type { SecurityGroupSettings } from "../network/schema";
+import type { ServerSettings } from "../server/schema";
+import type { LogSinkSettings } from "./schema";
 import { quantityValue } from "../../kit/schema";
 
 /** The parts of the stack definition the log sink reads. */
-export type LogSinkDefinition = Pick<StackDefinition, "project" | "stack" | "namespace" | "labels" | "logSink" | "objectStorage">;
+export type LogSinkDefinition = StackScope & { logSink: LogSinkSettings; objectStorage: ObjectStorageSettings };
 
 /**
  * What the Kubernetes LogSink reads besides: the security group (DNS, object-store egress and the
  * monitoring namespace of its NetworkPolicies) and what the security group is computed from.
  */
-export type LogSinkClusterDefinition = LogSinkDefinition & Pick<StackDefinition, "securityGroup" | "modelService" | "server">;
+export type LogSinkClusterDefinition = LogSinkDefinition & { securityGroup: SecurityGroupSettings; modelService: ModelServiceSettings; server?: ServerSettings };
 
 /** app.kubernetes.io/name of the shipper's objects. */
 export const SHIPPER_APP = "log-shipper";

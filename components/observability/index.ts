@@ -1,7 +1,9 @@
 // Monitoring (R14): Triton metrics scraped by Prometheus, R14 alerts, node exporter, Grafana dashboard.
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
-import type { StackDefinition } from "../../stack/definition";
+import type { StackScope } from "../../kit/scope";
+import type { ModelServiceSettings } from "../model-service/schema";
+import type { SecurityGroupSettings } from "../network/schema";
 import { imageVersion } from "../../kit/image-ref";
 import { podSecurityLabels, recommendedLabels, selectorLabels } from "../../kit/labels";
 import { nodeAgentPriorityClass } from "../../kit/priority";
@@ -9,6 +11,7 @@ import { alertmanagerConfig, alertmanagerConfigSpec, webhookSecretKey } from "./
 import { grafanaDashboard } from "./dashboard";
 import { nodeExporterNetworkPolicies } from "./network-policy";
 import { alertRuleGroups, JOBS, RuleGroup } from "./rules";
+import { MonitoringSettings } from "./schema";
 import { podMonitorSpec, ScrapeTarget, scrapeConfig, tritonTarget } from "./scrape";
 
 export * from "./alertmanager";
@@ -22,7 +25,7 @@ export * from "./scrape";
  * The parts of the stack definition monitoring reads (securityGroup: the monitoring namespace allowed
  * to scrape the node exporter).
  */
-export type MonitoringDefinition = Pick<StackDefinition, "project" | "stack" | "namespace" | "labels" | "monitoring" | "modelService" | "securityGroup">;
+export type MonitoringDefinition = StackScope & { monitoring: MonitoringSettings; modelService: ModelServiceSettings; securityGroup: SecurityGroupSettings };
 
 /** app.kubernetes.io/name of the node exporter. */
 export const NODE_EXPORTER_APP = "node-exporter";
