@@ -150,6 +150,39 @@ export class Monitoring extends pulumi.ComponentResource {
         const namespaceOf = (t: ScrapeTarget): pulumi.Input<string> =>
             t.job === JOBS.shipper ? args.logShipper!.namespace : t.job === JOBS.nodeExporter ? nodeExporterNs! : args.namespace;
 
+        this.declareRulesAndScrapes(name, args, { groups, targets, namespaceOf, labels }, child);
+        if (settings.alertRoute) {
+            this.alertmanagerConfig = this.declareAlertRoute(name, args, settings.alertRoute, { nodeExporterNs, labels }, child);
+        }
+
+        if (settings.grafana.dashboard) {
+            new k8s.core.v1.ConfigMap(
+                `${name}-dashboard`,
+                {
+                    metadata: { namespace: args.namespace, labels: { ...labels, [settings.grafana.sidecarLabel]: "1" } },
+                    data: {
+                        "triton-model-service.json": JSON.stringify(
+                            grafanaDashboard({ namespace: def.namespace, instance, thresholds: settings.thresholds }),
+                        ),
+                    },
+                },
+                child,
+            );
+        }
+
+        this.ruleGroups = pulumi.output(groups);
+        this.registerOutputs({ ruleGroups: this.ruleGroups, alertmanagerConfig: this.alertmanagerConfig });
+    }
+
+    /** PodMonitors and a PrometheusRule with the Prometheus Operator; otherwise one ConfigMap of rule and scrape files for a plain Prometheus. */
+    private declareRulesAndScrapes(
+        name: string,
+        args: MonitoringArgs,
+        r: { groups: RuleGroup[]; targets: ScrapeTarget[]; namespaceOf: (t: ScrapeTarget) => pulumi.Input<string>; labels: Record<string, string> },
+        child: pulumi.CustomResourceOptions,
+    ): void {
+        const settings = args.definition.monitoring;
+        const { groups, targets, namespaceOf, labels } = r;
         if (settings.prometheusOperator) {
             for (const target of targets) {
                 new k8s.apiextensions.CustomResource(
@@ -191,67 +224,60 @@ export class Monitoring extends pulumi.ComponentResource {
                 child,
             );
         }
+    }
 
-        const route = settings.alertRoute;
-        if (route) {
-            const data = webhookSecretData(def, args.alertWebhookUrls);
-            const secretLabels = recommendedLabels({ name: "triton", instance, component: "alert-webhooks", extra: def.labels });
-            if (settings.prometheusOperator) {
-                // The operator limits an AlertmanagerConfig to alerts labelled with its own namespace, and
-                // the alerts come from three: the model service's, the node exporter's (disk) and the log
-                // shipper's. One route per namespace, each with its own copy of the URL Secret (an
-                // AlertmanagerConfig reads Secrets of its namespace only).
-                const namespaces: { role: string; ns: pulumi.Input<string> }[] = [{ role: "", ns: args.namespace }];
-                if (nodeExporterNs) {
-                    namespaces.push({ role: "-monitoring", ns: nodeExporterNs });
-                }
-                if (args.logShipper) {
-                    namespaces.push({ role: "-logging", ns: args.logShipper.namespace });
-                }
-                for (const { role, ns } of namespaces) {
-                    const secret = new k8s.core.v1.Secret(
-                        `${name}-alert-webhooks${role}`,
-                        { metadata: { namespace: ns, labels: secretLabels }, type: "Opaque", stringData: data },
-                        child,
-                    );
-                    new k8s.apiextensions.CustomResource(
-                        `${name}-alert-route${role}`,
-                        {
-                            apiVersion: "monitoring.coreos.com/v1alpha1",
-                            kind: "AlertmanagerConfig",
-                            metadata: { namespace: ns, labels },
-                            spec: secret.metadata.name.apply((secretName) => alertmanagerConfigSpec(route, secretName)),
-                        },
-                        child,
-                    );
-                }
-            } else {
-                // Mount the Secret at monitoring.alertRoute.urlFileDirectory of the Alertmanager pod and
-                // give it the ConfigMap's alertmanager.yaml.
-                new k8s.core.v1.Secret(`${name}-alert-webhooks`, { metadata: { namespace: args.namespace, labels: secretLabels }, type: "Opaque", stringData: data }, child);
-                const text = JSON.stringify(alertmanagerConfig(route), null, 2);
-                new k8s.core.v1.ConfigMap(`${name}-alertmanager`, { metadata: { namespace: args.namespace, labels }, data: { "alertmanager.yaml": text } }, child);
-                this.alertmanagerConfig = pulumi.output(text);
+    /** Where alerts go (monitoring.alertRoute): AlertmanagerConfigs per alerting namespace with the operator, else an alertmanager.yaml ConfigMap; the webhook URLs only in Secrets. */
+    private declareAlertRoute(
+        name: string,
+        args: MonitoringArgs,
+        route: NonNullable<MonitoringSettings["alertRoute"]>,
+        r: { nodeExporterNs?: pulumi.Output<string>; labels: Record<string, string> },
+        child: pulumi.CustomResourceOptions,
+    ): pulumi.Output<string> | undefined {
+        const def = args.definition;
+        const settings = def.monitoring;
+        const instance = `${def.project}-${def.stack}`;
+        const { nodeExporterNs, labels } = r;
+        const data = webhookSecretData(def, args.alertWebhookUrls);
+        const secretLabels = recommendedLabels({ name: "triton", instance, component: "alert-webhooks", extra: def.labels });
+        if (settings.prometheusOperator) {
+            // The operator limits an AlertmanagerConfig to alerts labelled with its own namespace, and
+            // the alerts come from three: the model service's, the node exporter's (disk) and the log
+            // shipper's. One route per namespace, each with its own copy of the URL Secret (an
+            // AlertmanagerConfig reads Secrets of its namespace only).
+            const namespaces: { role: string; ns: pulumi.Input<string> }[] = [{ role: "", ns: args.namespace }];
+            if (nodeExporterNs) {
+                namespaces.push({ role: "-monitoring", ns: nodeExporterNs });
             }
-        }
-
-        if (settings.grafana.dashboard) {
-            new k8s.core.v1.ConfigMap(
-                `${name}-dashboard`,
-                {
-                    metadata: { namespace: args.namespace, labels: { ...labels, [settings.grafana.sidecarLabel]: "1" } },
-                    data: {
-                        "triton-model-service.json": JSON.stringify(
-                            grafanaDashboard({ namespace: def.namespace, instance, thresholds: settings.thresholds }),
-                        ),
+            if (args.logShipper) {
+                namespaces.push({ role: "-logging", ns: args.logShipper.namespace });
+            }
+            for (const { role, ns } of namespaces) {
+                const secret = new k8s.core.v1.Secret(
+                    `${name}-alert-webhooks${role}`,
+                    { metadata: { namespace: ns, labels: secretLabels }, type: "Opaque", stringData: data },
+                    child,
+                );
+                new k8s.apiextensions.CustomResource(
+                    `${name}-alert-route${role}`,
+                    {
+                        apiVersion: "monitoring.coreos.com/v1alpha1",
+                        kind: "AlertmanagerConfig",
+                        metadata: { namespace: ns, labels },
+                        spec: secret.metadata.name.apply((secretName) => alertmanagerConfigSpec(route, secretName)),
                     },
-                },
-                child,
-            );
+                    child,
+                );
+            }
+        } else {
+            // Mount the Secret at monitoring.alertRoute.urlFileDirectory of the Alertmanager pod and
+            // give it the ConfigMap's alertmanager.yaml.
+            new k8s.core.v1.Secret(`${name}-alert-webhooks`, { metadata: { namespace: args.namespace, labels: secretLabels }, type: "Opaque", stringData: data }, child);
+            const text = JSON.stringify(alertmanagerConfig(route), null, 2);
+            new k8s.core.v1.ConfigMap(`${name}-alertmanager`, { metadata: { namespace: args.namespace, labels }, data: { "alertmanager.yaml": text } }, child);
+            return pulumi.output(text);
         }
-
-        this.ruleGroups = pulumi.output(groups);
-        this.registerOutputs({ ruleGroups: this.ruleGroups, alertmanagerConfig: this.alertmanagerConfig });
+        return undefined;
     }
 
     /**
