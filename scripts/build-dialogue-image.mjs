@@ -123,6 +123,14 @@ fs.writeFileSync(
         manifests: [{ mediaType: "application/vnd.oci.image.manifest.v1+json", ...manifestBlob, annotations: { "org.opencontainers.image.ref.name": tag, "io.containerd.image.name": `${repository}:${tag}` } }],
     }),
 );
+// The same blobs as a `docker save` archive too: Docker before 25 (Debian 12's docker.io is 20.10, what the
+// lightweight server installs) loads only archives with a manifest.json and fails on a bare OCI layout
+// ("open .../blobs/json: no such file or directory"). Docker 25+ writes both files into one archive as
+// well; OCI tools (ctr, skopeo) read index.json and ignore this one.
+fs.writeFileSync(
+    path.join(layout, "manifest.json"),
+    JSON.stringify([{ Config: `blobs/sha256/${configBlob.digest.slice("sha256:".length)}`, RepoTags: [`${repository}:${tag}`], Layers: layers.map((l) => `blobs/sha256/${l.digest.slice("sha256:".length)}`) }]),
+);
 fs.mkdirSync(path.dirname(path.resolve(outFile)), { recursive: true });
 deterministicTar(layout, path.resolve(outFile));
 fs.rmSync(work, { recursive: true, force: true });

@@ -64,6 +64,17 @@ describe("the dialogue image", () => {
         const config = JSON.parse(blob(layout, manifest.config.digest).toString());
         expect(config.config).toMatchObject({ User: "10001:10001", Entrypoint: ["/usr/bin/node", "/srv/dialogue/main.js"] });
         expect(manifest.layers).toHaveLength(2);
+        // The same image as a `docker save` archive (manifest.json), which Docker before 25 needs to load it:
+        // the same config and layer blobs, and the tag Docker gives the loaded image.
+        const dockerManifest = JSON.parse(fs.readFileSync(path.join(layout, "manifest.json"), "utf8"));
+        const blobPath = (d: string) => `blobs/sha256/${d.replace(/^sha256:/, "")}`;
+        expect(dockerManifest).toEqual([
+            {
+                Config: blobPath(manifest.config.digest),
+                RepoTags: [`localhost/triton-platform/dialogue:${JSON.parse(fs.readFileSync(path.join(ROOT, "package.json"), "utf8")).version}`],
+                Layers: manifest.layers.map((l: { digest: string }) => blobPath(l.digest)),
+            },
+        ]);
     });
 
     it("runs its entry point as uid 10001 from its own layers and answers the probes", async () => {
