@@ -1,6 +1,7 @@
 // Pod-spec pieces every workload of the platform shares, so the hardening and the zone placement the
 // policy pack checks are written once.
 import * as k8s from "@pulumi/kubernetes";
+import type * as pulumi from "@pulumi/pulumi";
 
 type PodSpec = k8s.types.input.core.v1.PodSpec;
 
@@ -49,5 +50,27 @@ export function zonePlacement(zones: string[], selector: Record<string, string>)
                 matchLabelKeys: ["pod-template-hash"],
             },
         ],
+    };
+}
+
+/**
+ * The Deployment spec of a stateless, replicated service (the gateway, the dialogue service): rolling
+ * updates that never take a serving pod away first (maxUnavailable 0, one surge pod), the last three
+ * ReplicaSets kept for rollback (R16), and a pod template whose annotations roll the pods when a
+ * mounted configuration changes.
+ */
+export function statelessDeploymentSpec(a: {
+    replicas: number;
+    selector: Record<string, string>;
+    podLabels: Record<string, string>;
+    podAnnotations: Record<string, pulumi.Input<string>>;
+    podSpec: PodSpec;
+}): k8s.types.input.apps.v1.DeploymentSpec {
+    return {
+        replicas: a.replicas,
+        revisionHistoryLimit: 3,
+        selector: { matchLabels: a.selector },
+        strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+        template: { metadata: { labels: a.podLabels, annotations: a.podAnnotations }, spec: a.podSpec },
     };
 }

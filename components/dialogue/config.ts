@@ -100,6 +100,18 @@ export interface DialoguePodSpecArgs {
     secretName: unknown;
 }
 
+/** The dialogue Service: the service port (the gateway's upstream) and the admin port (probes, metrics). Pure. */
+export function dialogueServiceSpec(selector: Record<string, string>, s: DialogueSettings): k8s.types.input.core.v1.ServiceSpec {
+    return {
+        type: "ClusterIP",
+        selector,
+        ports: [
+            { name: "http", port: s.port, targetPort: "http", protocol: "TCP" },
+            { name: "admin", port: s.adminPort, targetPort: "admin", protocol: "TCP" },
+        ],
+    };
+}
+
 /** The service's pod spec: non-root, read-only root, probes, zone spread, a drain on SIGTERM. Pure. */
 export function dialoguePodSpec(a: DialoguePodSpecArgs): PodSpec {
     const s = a.settings;

@@ -5,13 +5,16 @@
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
-import { labelValue, recommendedLabels, selectorLabels } from "../../kit/labels";
+import { imageVersion } from "../../kit/image-ref";
+import { recommendedLabels, selectorLabels } from "../../kit/labels";
+import { statelessDeploymentSpec } from "../../kit/pod";
 import {
     CONFIG_FILE,
     dialogueAlertGroup,
     dialogueNetworkPolicies,
     dialoguePodSpec,
     dialogueRuntimeConfig,
+    dialogueServiceSpec,
     SECRET_FILES,
 } from "./config";
 import { DialogueSettings } from "./schema";
@@ -54,9 +57,8 @@ export class DialogueService extends pulumi.ComponentResource {
         const child = { parent: this, provider: args.provider };
         const base = { name: "triton", instance: args.instance, component: "dialogue" };
         const selector = selectorLabels(base);
-        // The tag, or the digest's first 12 hex digits.
-        const version = labelValue(s.image.includes("@sha256:") ? s.image.slice(s.image.indexOf("@sha256:") + 8, s.image.indexOf("@sha256:") + 20) : s.image.slice(s.image.lastIndexOf(":") + 1));
-        const metadata = () => ({ namespace: args.namespace, labels: recommendedLabels({ ...base, version, extra: args.labels }) });
+        const labels = recommendedLabels({ ...base, version: imageVersion(s.image), extra: args.labels });
+        const metadata = () => ({ namespace: args.namespace, labels });
 
         const redisPassword = s.store.kind === "redis" && s.store.auth ? args.redisPassword : undefined;
         if (s.store.kind === "redis" && s.store.auth && !args.redisPassword) {
@@ -92,52 +94,26 @@ export class DialogueService extends pulumi.ComponentResource {
         const configMap = new k8s.core.v1.ConfigMap(`${name}`, { metadata: metadata(), data: { [CONFIG_FILE]: config } }, child);
         const serviceAccount = new k8s.core.v1.ServiceAccount(`${name}`, { metadata: metadata(), automountServiceAccountToken: false }, child);
 
-        new k8s.apps.v1.Deployment(
-            `${name}`,
-            {
-                metadata: metadata(),
-                spec: {
-                    replicas: s.replicas,
-                    revisionHistoryLimit: 3,
-                    selector: { matchLabels: selector },
-                    strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
-                    template: {
-                        metadata: {
-                            labels: recommendedLabels({ ...base, version, extra: args.labels }),
-                            annotations: {
-                                "triton-platform/dialogue-config-sha256": config.apply((c) => createHash("sha256").update(c).digest("hex")),
-                                "kubectl.kubernetes.io/default-container": "dialogue",
-                            },
-                        },
-                        spec: dialoguePodSpec({
-                            settings: s,
-                            zones: args.zones,
-                            selector,
-                            serviceAccountName: serviceAccount.metadata.name,
-                            configMapName: configMap.metadata.name,
-                            secretName: secret.metadata.name,
-                        }),
-                    },
-                },
+        const deployment = statelessDeploymentSpec({
+            replicas: s.replicas,
+            selector,
+            podLabels: labels,
+            podAnnotations: {
+                "triton-platform/dialogue-config-sha256": config.apply((c) => createHash("sha256").update(c).digest("hex")),
+                "kubectl.kubernetes.io/default-container": "dialogue",
             },
-            child,
-        );
+            podSpec: dialoguePodSpec({
+                settings: s,
+                zones: args.zones,
+                selector,
+                serviceAccountName: serviceAccount.metadata.name,
+                configMapName: configMap.metadata.name,
+                secretName: secret.metadata.name,
+            }),
+        });
+        new k8s.apps.v1.Deployment(`${name}`, { metadata: metadata(), spec: deployment }, child);
         new k8s.policy.v1.PodDisruptionBudget(`${name}`, { metadata: metadata(), spec: { maxUnavailable: 1, selector: { matchLabels: selector } } }, child);
-        const service = new k8s.core.v1.Service(
-            `${name}`,
-            {
-                metadata: metadata(),
-                spec: {
-                    type: "ClusterIP",
-                    selector,
-                    ports: [
-                        { name: "http", port: s.port, targetPort: "http", protocol: "TCP" },
-                        { name: "admin", port: s.adminPort, targetPort: "admin", protocol: "TCP" },
-                    ],
-                },
-            },
-            child,
-        );
+        const service = new k8s.core.v1.Service(`${name}`, { metadata: metadata(), spec: dialogueServiceSpec(selector, s) }, child);
 
         const policies = dialogueNetworkPolicies(s, {
             dialogueSelector: selector,
@@ -149,34 +125,45 @@ export class DialogueService extends pulumi.ComponentResource {
         new k8s.networking.v1.NetworkPolicy(`${name}`, { metadata: metadata(), spec: policies.dialogue }, child);
         new k8s.networking.v1.NetworkPolicy(`${name}-to-model-server`, { metadata: metadata(), spec: policies.toModelServer }, child);
 
-        const group = pulumi.output(args.namespace).apply((ns) => dialogueAlertGroup(args.monitoring.errorRatePercent, ns));
-        if (args.monitoring.prometheusOperator) {
-            new k8s.apiextensions.CustomResource(
-                `${name}`,
-                {
-                    apiVersion: "monitoring.coreos.com/v1",
-                    kind: "PodMonitor",
-                    metadata: metadata(),
-                    spec: { selector: { matchLabels: selector }, podMetricsEndpoints: [{ port: "admin", path: "/metrics" }] },
-                },
-                child,
-            );
-            new k8s.apiextensions.CustomResource(
-                `${name}-alerts`,
-                { apiVersion: "monitoring.coreos.com/v1", kind: "PrometheusRule", metadata: metadata(), spec: { groups: [group] } },
-                child,
-            );
-        } else {
-            new k8s.core.v1.ConfigMap(
-                `${name}-alerts`,
-                { metadata: metadata(), data: { "triton-platform-dialogue.rules.yaml": group.apply((g) => JSON.stringify({ groups: [g] }, null, 2)) } },
-                child,
-            );
-        }
+        this.declareMonitoring(name, args, selector, metadata, child);
 
         this.serviceName = service.metadata.name;
         this.port = s.port;
         this.podSelector = selector;
         this.registerOutputs({ serviceName: this.serviceName });
+    }
+
+    /** Scraping of the admin port and the error-rate alert: a PodMonitor and a PrometheusRule with the operator, else a rules ConfigMap. */
+    private declareMonitoring(
+        name: string,
+        args: DialogueServiceArgs,
+        selector: Record<string, string>,
+        metadata: () => { namespace: pulumi.Input<string>; labels: Record<string, string> },
+        child: pulumi.CustomResourceOptions,
+    ): void {
+    const group = pulumi.output(args.namespace).apply((ns) => dialogueAlertGroup(args.monitoring.errorRatePercent, ns));
+    if (args.monitoring.prometheusOperator) {
+        new k8s.apiextensions.CustomResource(
+            `${name}`,
+            {
+                apiVersion: "monitoring.coreos.com/v1",
+                kind: "PodMonitor",
+                metadata: metadata(),
+                spec: { selector: { matchLabels: selector }, podMetricsEndpoints: [{ port: "admin", path: "/metrics" }] },
+            },
+            child,
+        );
+        new k8s.apiextensions.CustomResource(
+            `${name}-alerts`,
+            { apiVersion: "monitoring.coreos.com/v1", kind: "PrometheusRule", metadata: metadata(), spec: { groups: [group] } },
+            child,
+        );
+    } else {
+        new k8s.core.v1.ConfigMap(
+            `${name}-alerts`,
+            { metadata: metadata(), data: { "triton-platform-dialogue.rules.yaml": group.apply((g) => JSON.stringify({ groups: [g] }, null, 2)) } },
+            child,
+        );
+    }
     }
 }

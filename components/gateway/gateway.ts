@@ -3,7 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 import { imageVersion } from "../../kit/image-ref";
 import { recommendedLabels, selectorLabels } from "../../kit/labels";
-import { hardenedContainer, zonePlacement } from "../../kit/pod";
+import { hardenedContainer, statelessDeploymentSpec, zonePlacement } from "../../kit/pod";
 import { ADMIN_KEY_HEADER } from "../model-service/workload";
 import { JWT_PREVIOUS_SECRET_ENV, JWT_SECRET_ENV, JwtPolicy, renderHaproxyConfig } from "./haproxy";
 import { GatewaySettings } from "./schema";
@@ -305,23 +305,14 @@ export function gatewayDeploymentSpec(
     a: GatewayPodSpecArgs & { podLabels: Record<string, string>; configSha256: pulumi.Input<string> },
 ): k8s.types.input.apps.v1.DeploymentSpec {
     const { podLabels, configSha256, ...pod } = a;
-    return {
+    return statelessDeploymentSpec({
         replicas: a.settings.replicas,
-        revisionHistoryLimit: 3,
-        selector: { matchLabels: a.selector },
-        strategy: { type: "RollingUpdate", rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
-        template: {
-            metadata: {
-                labels: podLabels,
-                annotations: {
-                    // A config change alone would not restart haproxy.
-                    "triton-platform/gateway-config-sha256": configSha256,
-                    "kubectl.kubernetes.io/default-container": "haproxy",
-                },
-            },
-            spec: gatewayPodSpec(pod),
-        },
-    };
+        selector: a.selector,
+        podLabels,
+        // A config change alone would not restart haproxy.
+        podAnnotations: { "triton-platform/gateway-config-sha256": configSha256, "kubectl.kubernetes.io/default-container": "haproxy" },
+        podSpec: gatewayPodSpec(pod),
+    });
 }
 
 /**
