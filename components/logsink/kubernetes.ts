@@ -289,20 +289,7 @@ export class LogSink extends pulumi.ComponentResource {
             { metadata: { namespace: nsName, labels, annotations: identityAnnotations }, automountServiceAccountToken: true },
             child,
         );
-        const subjects = [{ kind: "ServiceAccount", name: account.metadata.name, namespace: nsName }];
-        const nodeReader = new k8s.rbac.v1.ClusterRole(`${name}-node-reader`, { metadata: { labels }, rules: NODE_READER_RULES }, child);
-        new k8s.rbac.v1.ClusterRoleBinding(
-            `${name}-node-reader`,
-            { metadata: { labels }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: nodeReader.metadata.name }, subjects },
-            child,
-        );
-        const inSource = { namespace: args.sourceNamespace, labels };
-        const podReader = new k8s.rbac.v1.Role(`${name}-pod-reader`, { metadata: inSource, rules: POD_READER_RULES }, child);
-        new k8s.rbac.v1.RoleBinding(
-            `${name}-pod-reader`,
-            { metadata: inSource, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: podReader.metadata.name }, subjects },
-            child,
-        );
+        this.declareReaders(name, account, nsName, args.sourceNamespace, labels, child);
 
         const credentials = staticKeys
             ? new k8s.core.v1.Secret(
@@ -341,32 +328,7 @@ export class LogSink extends pulumi.ComponentResource {
 
         const retention = sink.retentionMode === "lifecycle";
         if (retention) {
-            const retentionLabels = named(RETENTION_COMPONENT);
-            const inLogging = { namespace: nsName, labels: retentionLabels };
-            // No Kubernetes API access needed (workload-identity webhooks project their own token).
-            const retentionAccount = new k8s.core.v1.ServiceAccount(
-                `${name}-retention`,
-                { metadata: { ...inLogging, annotations: identityAnnotations }, automountServiceAccountToken: false },
-                child,
-            );
-            const script = new k8s.core.v1.ConfigMap(`${name}-retention`, { metadata: inLogging, data: { "retention.sh": retentionScript() } }, child);
-            // skipAwait: `pulumi up` does not wait on the store; the Job retries on its own and its failure
-            // shows in `kubectl get jobs`; the sink itself does not depend on it.
-            new k8s.batch.v1.Job(
-                `${name}-retention`,
-                {
-                    metadata: { ...inLogging, annotations: { "pulumi.com/skipAwait": "true" } },
-                    spec: retentionJobSpec({
-                        definition: def,
-                        labels: retentionLabels,
-                        serviceAccountName: retentionAccount.metadata.name,
-                        scriptConfigMapName: script.metadata.name,
-                        caConfigMapName: config.metadata.name,
-                        awsEnv,
-                    }),
-                },
-                child,
-            );
+            this.declareRetention(name, def, { nsName, labels: named(RETENTION_COMPONENT), identityAnnotations, configMapName: config.metadata.name, awsEnv }, child);
         }
 
         // Default deny in the namespace, then only what the shipper and the retention Job need. The same
@@ -383,5 +345,65 @@ export class LogSink extends pulumi.ComponentResource {
 
         this.destination = pulumi.output(`s3://${sink.bucket}/${sink.prefix}/`);
         this.registerOutputs({ namespace: this.namespace, destination: this.destination, daemonSet: daemonSet.metadata.name });
+    }
+    /** What the shipper may read of the API: node metadata (cluster-wide) and pods of the source namespace. */
+    private declareReaders(
+        name: string,
+        account: k8s.core.v1.ServiceAccount,
+        nsName: pulumi.Output<string>,
+        sourceNamespace: pulumi.Input<string>,
+        labels: Record<string, string>,
+        child: pulumi.CustomResourceOptions,
+    ): void {
+        const subjects = [{ kind: "ServiceAccount", name: account.metadata.name, namespace: nsName }];
+        const nodeReader = new k8s.rbac.v1.ClusterRole(`${name}-node-reader`, { metadata: { labels }, rules: NODE_READER_RULES }, child);
+        new k8s.rbac.v1.ClusterRoleBinding(
+            `${name}-node-reader`,
+            { metadata: { labels }, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: nodeReader.metadata.name }, subjects },
+            child,
+        );
+        const inSource = { namespace: sourceNamespace, labels };
+        const podReader = new k8s.rbac.v1.Role(`${name}-pod-reader`, { metadata: inSource, rules: POD_READER_RULES }, child);
+        new k8s.rbac.v1.RoleBinding(
+            `${name}-pod-reader`,
+            { metadata: inSource, roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: podReader.metadata.name }, subjects },
+            child,
+        );
+    }
+
+    /** The retention Job (retentionMode lifecycle): sets the bucket's lifecycle rule once, with its own account and script. */
+    private declareRetention(
+        name: string,
+        def: LogSinkClusterDefinition,
+        r: { nsName: pulumi.Output<string>; labels: Record<string, string>; identityAnnotations: Record<string, string>; configMapName: pulumi.Output<string>; awsEnv: EnvVar[] },
+        child: pulumi.CustomResourceOptions,
+    ): void {
+        const { nsName, identityAnnotations, awsEnv } = r;
+        const retentionLabels = r.labels;
+        const inLogging = { namespace: nsName, labels: retentionLabels };
+        // No Kubernetes API access needed (workload-identity webhooks project their own token).
+        const retentionAccount = new k8s.core.v1.ServiceAccount(
+            `${name}-retention`,
+            { metadata: { ...inLogging, annotations: identityAnnotations }, automountServiceAccountToken: false },
+            child,
+        );
+        const script = new k8s.core.v1.ConfigMap(`${name}-retention`, { metadata: inLogging, data: { "retention.sh": retentionScript() } }, child);
+        // skipAwait: `pulumi up` does not wait on the store; the Job retries on its own and its failure
+        // shows in `kubectl get jobs`; the sink itself does not depend on it.
+        new k8s.batch.v1.Job(
+            `${name}-retention`,
+            {
+                metadata: { ...inLogging, annotations: { "pulumi.com/skipAwait": "true" } },
+                spec: retentionJobSpec({
+                    definition: def,
+                    labels: retentionLabels,
+                    serviceAccountName: retentionAccount.metadata.name,
+                    scriptConfigMapName: script.metadata.name,
+                    caConfigMapName: r.configMapName,
+                    awsEnv,
+                }),
+            },
+            child,
+        );
     }
 }
