@@ -15,7 +15,7 @@ import { alertmanagerConfig, Monitoring } from "../components/observability";
 import { buildSecurityPolicy, NFT_CHECK_TABLE, NFT_TABLE, renderNftables, renderSshCheckTable, SecurityGroup, securityPolicyInput } from "../components/network";
 import { LightweightServer, repositoryFiles } from "../components/server";
 import { StackDefinition, StackSecrets } from "./definition";
-import { troubleshootingCommands } from "./troubleshooting";
+import { clusterTroubleshootingCommands } from "./troubleshooting";
 
 /** Stack outputs of the platform (all non-secret). */
 export type PlatformOutputs = Record<string, pulumi.Input<unknown>>;
@@ -92,7 +92,7 @@ export function deployPlatform(def: StackDefinition, secrets: StackSecrets): Pla
         outputs.images = modelService.images;
         outputs.serviceName = modelService.serviceName;
         outputs.servicePort = modelService.servicePort;
-        outputs.troubleshooting = troubleshootingCommands({
+        outputs.troubleshooting = clusterTroubleshootingCommands({
             namespace: def.namespace,
             serviceName: modelService.serviceName,
             port: modelService.servicePort,

@@ -2,8 +2,8 @@
 // on-call engineers copy them from `pulumi stack output troubleshooting` instead of reconstructing them.
 import * as pulumi from "@pulumi/pulumi";
 
-/** The exact commands for port reachability, auth, resources and logs of the model service. */
-export function troubleshootingCommands(args: {
+/** The exact kubectl commands for port reachability, auth, resources and logs of the model service on a cluster (the lightweight server's are components/server/container.ts's). */
+export function clusterTroubleshootingCommands(args: {
     namespace: string;
     serviceName: pulumi.Input<string>;
     port: number;

@@ -11,13 +11,17 @@ import * as path from "path";
 
 const SCRIPT = path.join(__dirname, "server-host.sh");
 
-/** Addresses of the test host: a private /29 that exists only on this machine. */
-export const HOST_SIDE_IP = "10.203.0.1";
-export const SERVER_IP = "10.203.0.2";
+/**
+ * Addresses of the test host: a private /29 that exists only on this machine. The same environment
+ * variables as server-host.sh (E2E_HOST_IP, E2E_NS_IP, E2E_CLIENT_IP; E2E_NETNS and E2E_VETH name the
+ * namespace and veth there) let two runs on one machine use two hosts.
+ */
+export const HOST_SIDE_IP = process.env.E2E_HOST_IP || "10.203.0.1";
+export const SERVER_IP = process.env.E2E_NS_IP || "10.203.0.2";
 /** A second client on this machine's side of the veth: outside the SSH CIDR the test configures. */
-export const CLIENT_IP = "10.203.0.3";
-/** An address of the test network that nobody answers (ARP fails: "no route to host"). */
-export const UNREACHABLE_IP = "10.203.0.4";
+export const CLIENT_IP = process.env.E2E_CLIENT_IP || "10.203.0.3";
+/** An address of the test network that nobody answers (ARP fails: "no route to host"): .4 of the host's /29. */
+export const UNREACHABLE_IP = process.env.E2E_UNREACHABLE_IP || SERVER_IP.replace(/\.\d+$/, ".4");
 /** The sudo-capable, non-root SSH user the bootstrap connects as. */
 export const SERVER_USER = "tritonops";
 
