@@ -63,3 +63,21 @@ export function imageVersion(image: string): string | undefined {
     }
     return ref?.digest ? ref.digest.replace("sha256:", "sha256-").slice(0, 19) : undefined;
 }
+
+/**
+ * How `docker image inspect` lists an image pulled by this reference: Docker Hub references without
+ * `docker.io/` and `library/`; a digest as `repository@digest` (RepoDigests), else `repository:tag`.
+ */
+export function familiarImageReference(image: string): string {
+    const ref = parseImageRef(image);
+    if (!ref) {
+        throw new Error(`"${image}" is not an image reference`);
+    }
+    const repository = ref.registry === "docker.io" ? ref.repository.replace(/^library\//, "") : `${ref.registry}/${ref.repository}`;
+    return ref.digest ? `${repository}@${ref.digest}` : `${repository}:${ref.tag ?? "latest"}`;
+}
+
+/** The tag of an image reference alone (the release name the server gives Triton); labels use imageVersion(). */
+export function imageTag(image: string): string | undefined {
+    return parseImageRef(image)?.tag;
+}

@@ -5,7 +5,7 @@ import type { RouteSettings } from "../gateway/schema";
 import type { ServerGateway } from "../gateway/server";
 import { quantityValue } from "../../kit/schema";
 import { dockerCapabilities, memoryLimitMiB } from "./container";
-import type { SourceContainerArgs } from "./logsink";
+import type { SourceContainerArgs } from "../logsink";
 import type { GatewayProbe } from "./scripts";
 
 /** Upper bound of the wait for the gateway after a new container: haproxy starts in about a second. */

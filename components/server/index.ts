@@ -9,7 +9,19 @@ import type { GatewaySettings } from "../gateway/schema";
 import { SERVER_GATEWAY_CONTAINER, ServerGateway, serverGateway } from "../gateway/server";
 import type { KeyClaims } from "../keys/claims";
 import { resolveNow } from "../keys/rotation";
-import { LogSinkDefinition, SERVER_PATHS, ServerLogShipper, serverLogShipper, SHIPPER, usesStaticKeys } from "../logsink";
+import {
+    awsCredentialsContent,
+    LogSinkDefinition,
+    SERVER_PATHS,
+    ServerLogShipper,
+    serverLogShipper,
+    SHIPPER,
+    SHIPPER_CREDENTIALS_FILE,
+    SHIPPER_READY_TIMEOUT_SECONDS,
+    shipperContainerArgs,
+    sourceContainerArgs,
+    usesStaticKeys,
+} from "../logsink";
 import { modelContainerSpec, modelKeyFileOptions, serverEndpoint, TritonSettings, troubleshootingCommands } from "./container";
 import { checkGatewayServicePort, envelopePath, previousJwtFileAction, GATEWAY_READY_TIMEOUT_SECONDS, gatewayContainerArgs, gatewayProbe, READINESS_PATH } from "./gateway";
 import type { ServerSettings } from "./schema";
@@ -31,15 +43,7 @@ import {
     stdinFileScript,
     waitReadyScript,
 } from "./scripts";
-import {
-    awsCredentialsContent,
-    familiarImageReference,
-    imageTag,
-    SHIPPER_CREDENTIALS_FILE,
-    SHIPPER_READY_TIMEOUT_SECONDS,
-    shipperContainerArgs,
-    sourceContainerArgs,
-} from "./logsink";
+import { familiarImageReference, imageTag } from "../../kit/image-ref";
 import { remoteStepFailureMessage } from "./failures";
 import { modelRepositoryScript, RELEASE_ENV, RepositoryFile, repositoryPayload } from "./models";
 import { imageRetentionScript } from "./releases";
@@ -48,7 +52,6 @@ import { DEFAULT_LOCAL_SSH_DIRECTORY, dockerHost, dockerSshOptions, holdKeyForRu
 export * from "./container";
 export * from "./failures";
 export * from "./gateway";
-export * from "./logsink";
 export * from "./models";
 export * from "./releases";
 export * from "./scripts";

@@ -12,7 +12,7 @@ import * as path from "path";
 import * as zlib from "zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderConfig, SERVER_COMPONENT_LABEL, serverLogShipper, serverShipperConfig } from "../../components/logsink";
-import { awsCredentialsContent, SHIPPER_CREDENTIALS_FILE, shipperContainerArgs } from "../../components/server/logsink";
+import { awsCredentialsContent, SHIPPER_CREDENTIALS_FILE, shipperContainerArgs } from "../../components/logsink";
 import { stdinFileScript } from "../../components/server/scripts";
 import { parseDefinition, StackDefinition } from "../../stack/definition";
 import { freePort } from "../support/ports";

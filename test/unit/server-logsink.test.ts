@@ -12,11 +12,11 @@ import { serverLogShipper, SERVER_COMPONENT_LABEL } from "../../components/logsi
 import {
     awsCredentialsContent,
     containerPathOf,
-    familiarImageReference,
     SHIPPER_CREDENTIALS_FILE,
     shipperContainerArgs,
     sourceContainerArgs,
-} from "../../components/server/logsink";
+} from "../../components/logsink";
+import { familiarImageReference } from "../../kit/image-ref";
 import { loadDefinition, parseDefinition, readSecrets, StackDefinition } from "../../stack/definition";
 import { deployPlatform } from "../../stack/program";
 import { one, ofType, PROJECT, Registered, RunResult, runMocked, stackFileConfig } from "../support/harness";
