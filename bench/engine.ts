@@ -118,13 +118,21 @@ function tsxPrefix(): string {
     return prefix;
 }
 
-/** main.js loads the program through tsx's CommonJS hook instead of tools/ts-loader.js (the pack is untouched). */
+/**
+ * main.js and policies/main.js load the program and the pack through tsx's CommonJS hook instead of
+ * tools/ts-loader.js: what replacing the loader would look like for both previews a user runs.
+ */
 function useTsx(sandbox: Sandbox): void {
     const hook = require.resolve("tsx/cjs", { paths: [tsxPrefix()] });
-    fs.writeFileSync(
-        path.join(sandbox.dir, "main.js"),
-        `"use strict";\n// bench what-if: tsx ${TSX_VERSION} instead of tools/ts-loader.js\nrequire(${JSON.stringify(hook)});\nmodule.exports = require("./index.ts");\n`,
-    );
+    const entry = (file: string) =>
+        fs.writeFileSync(
+            path.join(sandbox.dir, file),
+            `"use strict";\n// bench what-if: tsx ${TSX_VERSION} instead of tools/ts-loader.js\nrequire(${JSON.stringify(hook)});\nmodule.exports = require("./index.ts");\n`,
+        );
+    entry("main.js");
+    if (fs.existsSync(path.join(sandbox.dir, "policies/main.js"))) {
+        entry("policies/main.js");
+    }
 }
 
 function makeDev(): Sandbox {
@@ -281,7 +289,17 @@ export function previewVariants(s: Sandboxes, whatIf: boolean): PreviewVariant[]
         );
     }
     if (s.devTsx) {
-        variants.push({ key: `dev${TSX_SUFFIX}`, label: `dev stack, what-if: tsx ${TSX_VERSION} as the program's loader`, sandbox: s.devTsx, args: PREVIEW, env: {}, check: plans });
+        variants.push(
+            { key: `dev${TSX_SUFFIX}`, label: `dev stack, what-if: tsx ${TSX_VERSION} as the loader`, sandbox: s.devTsx, args: PREVIEW, env: {}, check: plans },
+            {
+                key: `devPolicy${TSX_SUFFIX}`,
+                label: `dev stack + policy pack, what-if: tsx ${TSX_VERSION} as the loader (program and pack)`,
+                sandbox: s.devTsx,
+                args: [...PREVIEW, "--policy-pack", "policies"],
+                env: {},
+                check: packRan,
+            },
+        );
     }
     if (s.floorJs && s.devJs) {
         variants.push(

@@ -22,7 +22,7 @@ import {
 import { measureEvaluation, profileEvaluation } from "./evaluation";
 import { machine } from "./measure";
 import { renderReport, Results, targets } from "./report";
-import { measureServing, ServingOptions } from "./serving/run";
+import { measureServing, ServingOptions, stopStartedServers } from "./serving/run";
 import { measureUnitSuite } from "./unit";
 
 const SECTIONS = ["eval", "preview", "up", "unit", "serving"] as const;
@@ -40,6 +40,8 @@ interface Options {
     out: string;
     /** Re-render the report from a results.json of an earlier run instead of measuring. */
     from?: string;
+    /** --out was given (a partial run then writes there; otherwise into its scratch folder). */
+    outGiven: boolean;
     serving: ServingOptions;
 }
 
@@ -48,7 +50,9 @@ const USAGE = `usage: npm run bench -- [options]
   --up-runs N      rounds of up-from-empty + no-change up (default 3)
   --unit-runs N    runs of the unit suite (default 3)
   --sizes A,B,C    model counts of the evaluation (default 1,5,50)
-  --only LIST      sections to run, of ${SECTIONS.join(",")} (default all; the report covers what ran)
+  --only LIST      sections to run, of ${SECTIONS.join(",")} (default all; the report covers what ran and,
+                   without --out, goes to bench/results/<timestamp>/BENCHMARKS.md: docs/BENCHMARKS.md is
+                   replaced only by a run of every section, or by naming it with --out)
   --no-what-if     skip the what-if variants (runtime ts-node, precompiled, unit-suite options)
   --no-profile     skip profiling the missed targets
   --strict         exit 1 when a target is missed
@@ -57,6 +61,7 @@ const USAGE = `usage: npm run bench -- [options]
                    (after editing bench/findings.md)
 serving section (real Triton, the generated gateway, k6):
   --rates A,B,C          offered rates, req/s (default 100,200,400,800,1200,1600)
+  --dialogue-rates A,B   the dialogue paths' rates, turns or webhook messages/s (default: the --rates)
   --serving-seconds N    seconds per path and rate (default 8)
   --serving-rounds N     rounds of the rate sweep (default 2)
   --concurrency A,B,C    batching sweep levels (default 1,2,4,8,16,32,64)
@@ -78,6 +83,7 @@ export function parseArgs(argv: string[]): Options {
         profile: true,
         strict: false,
         out: path.join(REPO_ROOT, "docs/BENCHMARKS.md"),
+        outGiven: false,
         serving: {
             rates: [100, 200, 400, 800, 1200, 1600],
             durationSeconds: 8,
@@ -133,6 +139,11 @@ export function parseArgs(argv: string[]): Options {
                     .split(",")
                     .map((s) => count(flag, s));
                 break;
+            case "--dialogue-rates":
+                o.serving.dialogueRates = value()
+                    .split(",")
+                    .map((s) => count(flag, s));
+                break;
             case "--serving-seconds":
                 o.serving.durationSeconds = count(flag, value());
                 break;
@@ -164,12 +175,14 @@ export function parseArgs(argv: string[]): Options {
                 break;
             case "--no-profile":
                 o.profile = false;
+                o.serving.profile = false;
                 break;
             case "--strict":
                 o.strict = true;
                 break;
             case "--out":
                 o.out = path.resolve(value());
+                o.outGiven = true;
                 break;
             case "--from":
                 o.from = path.resolve(value());
@@ -244,6 +257,19 @@ async function main(): Promise<void> {
     const stamp = new Date().toISOString().replace(/[:.]/g, "-");
     const scratch = path.join(__dirname, "results", stamp);
     fs.mkdirSync(scratch, { recursive: true });
+    // A partial run must not replace the full report with one section.
+    const partial = SECTIONS.some((s) => !o.sections.includes(s));
+    const out = partial && !o.outGiven ? path.join(scratch, "BENCHMARKS.md") : o.out;
+    // Interrupted (Ctrl-C, kill): stop the servers and remove the sandboxes this run started, then exit.
+    // Node runs the handler once the current synchronous child (a k6 or pulumi run, bounded) returns.
+    let sandboxesToClean: Sandboxes | undefined;
+    const interrupted = (signal: NodeJS.Signals) => {
+        log(`${signal}: stopping the servers and removing the sandboxes this run started`);
+        sandboxesToClean?.cleanup();
+        void stopStartedServers().finally(() => process.exit(130));
+    };
+    process.once("SIGINT", interrupted);
+    process.once("SIGTERM", interrupted);
     const results: Results = {
         startedAt: new Date().toISOString(),
         finishedAt: "",
@@ -306,6 +332,7 @@ async function main(): Promise<void> {
             await section("engine setup", () => {
                 log("making the sandboxes (dev project and empty floor) with temporary file backends");
                 sandboxes = makeSandboxes({ compiled: o.sections.includes("preview") ? compiled : undefined, whatIf: o.whatIf && o.sections.includes("preview") });
+                sandboxesToClean = sandboxes;
                 results.engine = engineVersions(sandboxes.dev);
                 log(`pulumi ${results.engine.cli} (${results.engine.path}); plugins: ${results.engine.plugins.join(", ")}`);
             });
@@ -353,6 +380,7 @@ async function main(): Promise<void> {
         }
     } finally {
         sandboxes?.cleanup();
+        sandboxesToClean = undefined;
     }
 
     if (o.sections.includes("unit")) {
@@ -377,13 +405,29 @@ async function main(): Promise<void> {
             const s = o.serving;
             log(`serving: rates ${s.rates.join(", ")} req/s, ${s.durationSeconds} s each, ${s.rounds} round(s); batching at ${s.concurrency.join(", ")}`);
             results.serving = await measureServing(s, scratch);
+            const p = results.serving.serviceProfile;
+            if (p) {
+                results.profiles.push({
+                    title: "The dialogue service under WebSocket turns (targets S2, S3)",
+                    note:
+                        `node --cpu-prof of a second instance of the service, from start to exit, under ${p.rate} turns/s of WebSocket sessions (3 turns each) ` +
+                        `for ${s.durationSeconds} s after a 2 s warm-up: ${p.figures.rps.toFixed(0)} turns/s served, p99 ${p.figures.p99.toFixed(1)} ms. ` +
+                        "Its start-up (loading and transpiling its modules) is in the profile too. The phase names are the preview profiles'; for the service, " +
+                        "read the packages and functions: `services/dialogue` and `components/envelope` are its own code, `ws` the WebSocket server, " +
+                        "`node:internal` Node's HTTP client and streams, `writev` the kernel's loopback writes (a sample there is also time the process waited for a core).",
+                    processes: [p.summary],
+                });
+            }
         });
     }
 
     results.finishedAt = new Date().toISOString();
     results.loadEnd = os.loadavg();
     fs.writeFileSync(path.join(scratch, "results.json"), JSON.stringify(results, null, 2));
-    writeReport(results, o.out);
+    writeReport(results, out);
+    if (out !== o.out) {
+        log(`a partial run (--only ${o.sections.join(",")}): docs/BENCHMARKS.md left as it was; the report is ${path.relative(process.cwd(), out)}`);
+    }
     log(`raw results in ${path.relative(process.cwd(), scratch)}`);
     if (results.errors.length > 0 || (o.strict && targets(results).some((t) => t.verdict === "MISS"))) {
         process.exitCode = 1;

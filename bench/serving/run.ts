@@ -6,12 +6,17 @@
 //   - gateway: haproxy (Debian's) with the generated haproxy.cfg (renderHaproxyConfig: JWT
 //     verification, routes, the rate limit), one token for everything as a platform sends;
 //   - what-if paths: the same gateway with one setting changed (before the backend-connection fix;
-//     the former rate-limit default), to show what each change buys.
+//     the former rate-limit default), to show what each change buys;
+//   - the dialogue paths (services/dialogue with models/dialogue): WebSocket turns direct and through the
+//     gateway, webhook acknowledgements direct and through the gateway with a loopback receiver
+//     (receiver.js) standing in for the platforms' reply URLs, and the dialogue model direct (their floor).
+// haproxy's log gives its own timers per request; the dialogue service is also profiled (node --cpu-prof).
 // Then the batching sweep (closed loop, concurrency 1 to 64, with and without the dynamic batcher), and
 // the cost of each server process (CPU per 1,000 requests, resident memory). Everything listens on
 // 127.0.0.1; every load is bounded by its duration. See bench/README.md.
 import { ChildProcess, execFileSync, spawn, spawnSync } from "child_process";
 import * as fs from "fs";
+import * as http from "http";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
@@ -21,6 +26,7 @@ import { buildClaims, keysSchema } from "../../components/keys";
 import { mintToken } from "../../components/keys/jwt";
 import { freePort } from "../../test/support/ports";
 import { REPO_ROOT } from "../../test/e2e/support/project";
+import { ProfileSummary, summarizeCpuProfiles } from "../profile";
 import {
     descendants,
     LoadFigures,
@@ -28,8 +34,12 @@ import {
     parseK6Summary,
     parseProcStat,
     parseProcStatus,
+    parseHaproxyTimers,
+    promSum,
     saturated,
     ServerConnections,
+    summarizeTimers,
+    TimerSummary,
     TURN_METRICS,
 } from "./stats";
 
@@ -37,6 +47,8 @@ import {
 export interface ServingOptions {
     /** Offered rates of the open-loop sweep, requests per second. */
     rates: number[];
+    /** Offered rates of the dialogue paths (turns or webhook messages per second). @default rates */
+    dialogueRates?: number[];
     /** Seconds of each open-loop run. */
     durationSeconds: number;
     /** Rounds of the sweep (each path at each rate once per round). */
@@ -57,6 +69,8 @@ export interface ServingOptions {
     requestFile?: string;
     /** Also run the what-if gateway paths. */
     whatIf: boolean;
+    /** Profile the dialogue service under load (node --cpu-prof). @default true */
+    profile?: boolean;
 }
 
 /** One k6 run and the CPU its server processes used meanwhile. */
@@ -77,6 +91,27 @@ export interface ServingRun {
     load1: number;
     /** Backend connections haproxy opened and reused during the run (gateway paths). */
     connections?: { connect: number; reuse: number; maxSessions: number };
+    /** haproxy's own timers of the run's requests, from its log (HTTP paths through a gateway). */
+    timers?: TimerSummary;
+    /** Webhook paths: what became of the acknowledged messages' replies. */
+    webhook?: WebhookOutcome;
+}
+
+/** The replies of one webhook run, counted once the service's queue drained (or the wait ran out). */
+export interface WebhookOutcome {
+    /** Messages acknowledged with 202. */
+    acknowledged: number;
+    /** Signed replies (`type: reply`) the loopback receiver got. */
+    delivered: number;
+    /** Signed error replies it got (model_timeout and the like: delivered, but not an answer). */
+    errorReplies: number;
+    /** Delivery attempts the service counted as retried or failed (dialogue_webhook_deliveries_total). */
+    retried: number;
+    failed: number;
+    /** ms from k6's end until the service's webhook queue was empty. */
+    drainMs: number;
+    /** Whether it emptied within the wait (60 s). */
+    drained: boolean;
 }
 
 /** A process's memory at the end of the section. */
@@ -112,11 +147,17 @@ export interface ServingResults {
     runs: ServingRun[];
     batching: ServingRun[];
     memory: ProcessMemory[];
+    /** The dialogue service's CPU profile under WebSocket turns (with profiling on). */
+    serviceProfile?: { rate: number; figures: LoadFigures; summary: ProfileSummary };
     /** The gateway settings the `gateway` path ran with (rate limit, threads, maxconn). */
     gateway: { rateLimit: GatewaySettings["rateLimit"]; threads: number; maxConnections: number };
 }
 
 const BUNDLED_MODEL = "fixed";
+/** Turns per second of the dialogue service's profiled run: a rate it serves without saturating here. */
+const PROFILE_RATE = 400;
+/** The platform the dialogue paths' messages come from; its reply URL is the loopback receiver. */
+const WEBHOOK_PLATFORM = "bench";
 
 function log(message: string): void {
     process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${message}\n`);
@@ -164,14 +205,35 @@ function writeModelRepository(dir: string, computeMs: number): void {
 interface Server {
     name: string;
     proc: ChildProcess;
+    logFile: string;
     log: () => string;
+}
+
+/** Servers started and not yet exited: stopped by stopStartedServers() when the bench is interrupted. */
+const started = new Set<ChildProcess>();
+
+/**
+ * Stops every server the section started and has not stopped yet (SIGTERM, then SIGKILL after
+ * `graceMs`): bench/run.ts calls it on SIGINT/SIGTERM, when the section's own `finally` cannot run.
+ */
+export async function stopStartedServers(graceMs = 6000): Promise<number> {
+    const live = [...started];
+    live.forEach((p) => p.kill("SIGTERM"));
+    const until = Date.now() + graceMs;
+    while ([...started].length > 0 && Date.now() < until) {
+        await sleep(100);
+    }
+    [...started].forEach((p) => p.kill("SIGKILL"));
+    return live.length;
 }
 
 function startServer(name: string, cmd: string, args: string[], env: NodeJS.ProcessEnv, logFile: string): Server {
     const out = fs.openSync(logFile, "w");
     const proc = spawn(cmd, args, { env, stdio: ["ignore", out, out] });
     fs.closeSync(out);
-    return { name, proc, log: () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, "utf8") : "") };
+    started.add(proc);
+    proc.once("exit", () => started.delete(proc));
+    return { name, proc, logFile, log: () => (fs.existsSync(logFile) ? fs.readFileSync(logFile, "utf8") : "") };
 }
 
 async function stopServer(s: Server | undefined): Promise<void> {
@@ -204,6 +266,24 @@ async function status(url: string, headers: Record<string, string> = {}): Promis
     const res = await fetch(url, { headers, signal: AbortSignal.timeout(2000) });
     await res.arrayBuffer();
     return res.status;
+}
+
+/**
+ * GET on a new connection. Not fetch: its pooled keep-alive connection may have been closed by the
+ * server while this process sat blocked in a k6 run (spawnSync), and reusing it fails the request.
+ */
+function getFresh(url: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+        const req = http.get(url, { agent: false, timeout: 5000 }, (res) => {
+            let body = "";
+            res.setEncoding("utf8");
+            res.on("data", (c: string) => (body += c));
+            res.on("end", () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`GET ${url}: ${res.statusCode}`))));
+            res.on("error", reject);
+        });
+        req.on("timeout", () => req.destroy(new Error(`GET ${url}: no answer within 5 s`)));
+        req.on("error", reject);
+    });
 }
 
 /** Every process of the tree rooted at pid (tritonserver and its Python backend stubs). */
@@ -302,14 +382,14 @@ interface RunningGateway {
 }
 
 /**
- * The backend-connection lines the generated configuration adds for its upstreams (components/gateway
- * haproxy.ts): removed, the configuration is the one before that change.
+ * The backend-connection lines the generated configuration adds for its request/response upstreams
+ * (components/gateway haproxy.ts: `http-reuse always`): removed, the configuration is the one before
+ * that change.
  */
 export function withoutBackendReuse(cfg: string): string {
     return cfg
         .split("\n")
-        .filter((l) => !/^\s+(http-reuse|option http-keep-alive|pool-max-conn|pool-low-conn)\b/.test(l))
-        .map((l) => l.replace(/^(\s+server upstream \S+) maxconn \d+/, "$1"))
+        .filter((l) => !/^\s+http-reuse\b/.test(l))
         .join("\n");
 }
 
@@ -360,11 +440,20 @@ interface LoadSpec {
     durationSeconds: number;
 }
 
-function runK6(k6: string, spec: LoadSpec, bodyFile: string, scratch: string, ws?: { hmacKey: string; platform: string; turns: number }): { figures: LoadFigures; k6CpuMs: number } {
+/** The dialogue scenarios: WebSocket turns (dialogue.k6.js) or webhook posts (webhook.k6.js), signed with the R11 key. */
+interface DialogueScenario {
+    kind: "ws" | "webhook";
+    hmacKey: string;
+    platform: string;
+    /** WebSocket: turns per session. */
+    turns: number;
+}
+
+function runK6(k6: string, spec: LoadSpec, bodyFile: string, scratch: string, ws?: DialogueScenario): { figures: LoadFigures; k6CpuMs: number } {
     const summary = path.join(scratch, `k6-summary-${process.pid}.json`);
     fs.rmSync(summary, { force: true });
     const cpu0 = childrenCpuMs();
-    const script = path.join(__dirname, ws ? "dialogue.k6.js" : "load.k6.js");
+    const script = path.join(__dirname, ws ? (ws.kind === "ws" ? "dialogue.k6.js" : "webhook.k6.js") : "load.k6.js");
     const r = spawnSync(k6, ["run", "--quiet", "--no-usage-report", "--no-color", "--log-output=none", script], {
         encoding: "utf8",
         env: {
@@ -381,7 +470,9 @@ function runK6(k6: string, spec: LoadSpec, bodyFile: string, scratch: string, ws
             DURATION: `${spec.durationSeconds}s`,
             SUMMARY_FILE: summary,
             K6_NO_USAGE_REPORT: "true",
-            ...(ws ? { HMAC_KEY: ws.hmacKey, PLATFORM: ws.platform, TURNS: String(ws.turns), RATE: String(Math.max(1, Math.round((spec.rate ?? 0) / ws.turns))) } : {}),
+            ...(ws ? { HMAC_KEY: ws.hmacKey, PLATFORM: ws.platform } : {}),
+            // WebSocket sessions of `turns` turns: sessions per second = turns per second / turns.
+            ...(ws?.kind === "ws" ? { TURNS: String(ws.turns), RATE: String(Math.max(1, Math.round((spec.rate ?? 0) / ws.turns))) } : {}),
         },
         // Bounded: the scenario's own duration, plus k6's start, graceful stop (30 s at most) and summary.
         timeout: (spec.durationSeconds + 60) * 1000,
@@ -390,7 +481,7 @@ function runK6(k6: string, spec: LoadSpec, bodyFile: string, scratch: string, ws
     if (!fs.existsSync(summary)) {
         throw new Error(`k6 wrote no summary (exit ${r.status ?? r.signal}): ${(r.stderr || r.stdout || "").slice(-1500)}`);
     }
-    return { figures: parseK6Summary(fs.readFileSync(summary, "utf8"), ws ? TURN_METRICS : undefined), k6CpuMs };
+    return { figures: parseK6Summary(fs.readFileSync(summary, "utf8"), ws?.kind === "ws" ? TURN_METRICS : undefined), k6CpuMs };
 }
 
 /** Measures the serving paths; see the file's head comment. */
@@ -480,7 +571,7 @@ export async function measureServing(o: ServingOptions, scratch: string, default
             variants.push({
                 key: "gateway-before",
                 label: "what-if: the gateway before the backend-connection change",
-                note: "the generated haproxy.cfg without its http-reuse, keep-alive and server maxconn lines",
+                note: "the generated haproxy.cfg without its `http-reuse always` lines",
                 settings,
                 transform: withoutBackendReuse,
             });
@@ -492,29 +583,41 @@ export async function measureServing(o: ServingOptions, scratch: string, default
                 once: true,
             });
         }
-        // The dialogue service as its tests run it: memory store, its own HMAC key, Triton's URL.
+        // The dialogue service as its tests run it: memory store, its own HMAC key, Triton's URL; webhook
+        // replies go to the loopback receiver (bench/serving/receiver.js), the platforms' stand-in.
         const hmacKey = "bench-hmac-key-0123456789abcdef0123456789abcdef";
-        let dialogue: { server: Server; port: number } | undefined;
-        if (withDialogue) {
-            const [port, adminPort] = [await freePort(), await freePort()];
-            fs.writeFileSync(path.join(dir, "hmac.key"), hmacKey);
-            const configFile = path.join(dir, "dialogue.json");
+        let dialogue: { server: Server; port: number; adminPort: number } | undefined;
+        let receiver: { server: Server; port: number } | undefined;
+        const dialogueConfig = (name: string, port: number, adminPort: number): string => {
+            const file = path.join(dir, `${name}.json`);
             fs.writeFileSync(
-                configFile,
+                file,
                 JSON.stringify({
                     listen: { host: "127.0.0.1", port },
                     admin: { host: "127.0.0.1", port: adminPort },
                     tritonUrl,
                     model: "dialogue",
                     hmacKeyFile: path.join(dir, "hmac.key"),
+                    replyUrlsFile: path.join(dir, "reply-urls.json"),
+                    platforms: [WEBHOOK_PLATFORM],
                     store: { kind: "memory" },
                 }),
             );
-            const server = startServer("dialogue service", process.execPath, [dialogueMain], { PATH: process.env.PATH, HOME: process.env.HOME, DIALOGUE_CONFIG: configFile }, path.join(dir, "dialogue.log"));
+            return file;
+        };
+        if (withDialogue) {
+            const [port, adminPort, receiverPort] = [await freePort(), await freePort(), await freePort()];
+            const rx = startServer("reply receiver", process.execPath, [path.join(__dirname, "receiver.js")], { PATH: process.env.PATH, PORT: String(receiverPort) }, path.join(dir, "receiver.log"));
+            servers.push(rx);
+            await until("the reply receiver to listen", rx, 20_000, async () => (await status(`http://127.0.0.1:${receiverPort}/stats`)) === 200);
+            receiver = { server: rx, port: receiverPort };
+            fs.writeFileSync(path.join(dir, "hmac.key"), hmacKey);
+            fs.writeFileSync(path.join(dir, "reply-urls.json"), JSON.stringify({ [WEBHOOK_PLATFORM]: `http://127.0.0.1:${receiverPort}/reply` }));
+            const server = startServer("dialogue service", process.execPath, [dialogueMain], { PATH: process.env.PATH, HOME: process.env.HOME, DIALOGUE_CONFIG: dialogueConfig("dialogue", port, adminPort) }, path.join(dir, "dialogue.log"));
             servers.push(server);
             log("serving: starting the dialogue service (services/dialogue, memory store)");
             await until("the dialogue service to be ready", server, 60_000, async () => (await status(`http://127.0.0.1:${adminPort}/readyz`)) === 200);
-            dialogue = { server, port };
+            dialogue = { server, port, adminPort };
         }
         for (const v of variants) {
             gateways.push(await startGateway(v, dir, tritonPort, secret, jwt, dialogue?.port));
@@ -532,6 +635,7 @@ export async function measureServing(o: ServingOptions, scratch: string, default
             triton: tritonPids,
             ...Object.fromEntries(gateways.map((g) => [`haproxy:${g.variant.key}`, [g.server.proc.pid!]])),
             ...(dialogue ? { dialogue: [dialogue.server.proc.pid!] } : {}),
+            ...(receiver ? { receiver: [receiver.server.proc.pid!] } : {}),
         });
 
         const paths: PathInfo[] = [
@@ -542,6 +646,16 @@ export async function measureServing(o: ServingOptions, scratch: string, default
                       { key: "dialogue-model", label: "the dialogue model (models/dialogue), direct to Triton: the dialogue paths' floor", dialogue: true },
                       { key: "dialogue-ws", label: "WebSocket turns to the dialogue service directly (its own overhead)", dialogue: true },
                       { key: "dialogue-ws-gateway", label: "WebSocket turns through the gateway (?token=) and the dialogue service: the full path", dialogue: true },
+                      {
+                          key: "dialogue-webhook",
+                          label: "webhook acknowledgement (POST /webhook/<platform> to its 202) of the dialogue service directly; replies to the loopback receiver",
+                          dialogue: true,
+                      },
+                      {
+                          key: "dialogue-webhook-gateway",
+                          label: "webhook acknowledgement through the gateway (bearer token) and the dialogue service: the full path",
+                          dialogue: true,
+                      },
                   ]
                 : [
                       {
@@ -550,15 +664,9 @@ export async function measureServing(o: ServingOptions, scratch: string, default
                           notMeasured: o.modelRepository ? "a model repository of your own has no dialogue model" : "services/dialogue or models/dialogue is missing",
                       },
                   ]),
-            {
-                key: "dialogue-webhook",
-                label: "webhook acknowledgement time of the dialogue service",
-                notMeasured:
-                    "the dialogue service landed in the last hour of this work; a webhook run needs a stand-in for the platforms' reply URLs " +
-                    "beside k6 (the service retries failed deliveries, which would load it), and was not built in time",
-            },
         ];
-        const target = (key: string): { url: string; token?: string; gateway?: RunningGateway; body?: string; ws?: boolean } => {
+        const main = () => gateways.find((x) => x.variant.key === "gateway")!;
+        const target = (key: string): { url: string; token?: string; gateway?: RunningGateway; logOf?: RunningGateway; body?: string; ws?: boolean; webhook?: boolean } => {
             if (key === "direct") {
                 return { url: `${tritonUrl}/v2/models/${o.model}/infer` };
             }
@@ -569,12 +677,21 @@ export async function measureServing(o: ServingOptions, scratch: string, default
                 return { url: `ws://127.0.0.1:${dialogue!.port}/chat`, ws: true };
             }
             if (key === "dialogue-ws-gateway") {
-                const g = gateways.find((x) => x.variant.key === "gateway")!;
-                return { url: `ws://127.0.0.1:${g.port}/chat?token=${token}`, ws: true };
+                return { url: `ws://127.0.0.1:${main().port}/chat?token=${token}`, ws: true };
+            }
+            if (key === "dialogue-webhook") {
+                return { url: `http://127.0.0.1:${dialogue!.port}/webhook/${WEBHOOK_PLATFORM}`, webhook: true };
+            }
+            if (key === "dialogue-webhook-gateway") {
+                return { url: `http://127.0.0.1:${main().port}/webhook/${WEBHOOK_PLATFORM}`, token, logOf: main(), webhook: true };
             }
             const g = gateways.find((x) => x.variant.key === key)!;
-            return { url: gatewayUrl(g), token, gateway: g };
+            return { url: gatewayUrl(g), token, gateway: g, logOf: g };
         };
+
+        const receiverStats = async (): Promise<{ replies: number; errorReplies: number }> =>
+            JSON.parse(await getFresh(`http://127.0.0.1:${receiver!.port}/stats`)) as { replies: number; errorReplies: number };
+        const serviceMetrics = (): Promise<string> => getFresh(`http://127.0.0.1:${dialogue!.adminPort}/metrics`);
 
         const measure = async (key: string, spec: Omit<LoadSpec, "url" | "token">, round: number, model = o.model): Promise<ServingRun> => {
             const t = target(key);
@@ -583,8 +700,51 @@ export async function measureServing(o: ServingOptions, scratch: string, default
             const before = Object.fromEntries(Object.entries(g).map(([k, pids]) => [k, treeTicks(pids)]));
             const stat0 = t.gateway ? await haproxyStat(t.gateway.socket) : undefined;
             const load1 = os.loadavg()[0];
-            const { figures, k6CpuMs } = runK6(k6, { ...spec, url, token: t.token }, t.body ?? bodyFile, dir, t.ws ? { hmacKey, platform: "bench", turns: 3 } : undefined);
+            const logFile = t.logOf ? t.logOf.server.logFile : undefined;
+            const logStart = logFile && fs.existsSync(logFile) ? fs.statSync(logFile).size : 0;
+            const rx0 = t.webhook ? await receiverStats() : undefined;
+            const m0 = t.webhook ? await serviceMetrics() : undefined;
+            const scenario: DialogueScenario | undefined = t.ws || t.webhook ? { kind: t.ws ? "ws" : "webhook", hmacKey, platform: WEBHOOK_PLATFORM, turns: 3 } : undefined;
+            const { figures, k6CpuMs } = runK6(k6, { ...spec, url, token: t.token }, t.body ?? bodyFile, dir, scenario);
+            let webhook: WebhookOutcome | undefined;
+            if (t.webhook && rx0 && m0 !== undefined) {
+                // Every acknowledged reply is delivered after the acknowledgement: wait (bounded) for the
+                // service's queue to empty, so the service's CPU and the receiver's counts cover them all.
+                const w0 = performance.now();
+                let drained = false;
+                while (performance.now() - w0 < 60_000) {
+                    if (promSum(await serviceMetrics(), "dialogue_webhook_queue_length") === 0) {
+                        drained = true;
+                        break;
+                    }
+                    await sleep(100);
+                }
+                const [rx1, m1] = [await receiverStats(), await serviceMetrics()];
+                const outcome = (m: string, o: string) => promSum(m, "dialogue_webhook_deliveries_total", { outcome: o });
+                webhook = {
+                    acknowledged: figures.requests - figures.failed,
+                    delivered: rx1.replies - rx0.replies,
+                    errorReplies: rx1.errorReplies - rx0.errorReplies,
+                    retried: outcome(m1, "retried") - outcome(m0, "retried"),
+                    failed: outcome(m1, "failed") - outcome(m0, "failed"),
+                    drainMs: performance.now() - w0,
+                    drained,
+                };
+            }
             const cpuTicks = Object.fromEntries(Object.entries(g).map(([k, pids]) => [k, treeTicks(pids) - before[k]]));
+            let timers: TimerSummary | undefined;
+            if (logFile && fs.existsSync(logFile)) {
+                // haproxy writes a request's log line when it ends: every request of the run has its line by now.
+                const fd = fs.openSync(logFile, "r");
+                try {
+                    const size = fs.statSync(logFile).size;
+                    const buf = Buffer.alloc(Math.max(0, size - logStart));
+                    fs.readSync(fd, buf, 0, buf.length, logStart);
+                    timers = summarizeTimers(parseHaproxyTimers(buf.toString("utf8")));
+                } finally {
+                    fs.closeSync(fd);
+                }
+            }
             let connections: ServingRun["connections"];
             if (t.gateway && stat0) {
                 const stat1 = await haproxyStat(t.gateway.socket);
@@ -601,11 +761,14 @@ export async function measureServing(o: ServingOptions, scratch: string, default
                 vus: spec.vus,
                 round,
                 figures,
-                saturated: spec.mode === "rate" ? saturated(figures, spec.rate!) : false,
+                // A webhook answered 503 `overloaded` when the service's reply queue was full: its own saturation signal.
+                saturated: spec.mode === "rate" ? saturated(figures, spec.rate!) || (t.webhook === true && figures.overloaded > 0) : false,
                 cpuTicks,
                 k6CpuMs,
                 load1,
                 connections,
+                timers,
+                webhook,
             };
         };
 
@@ -642,7 +805,9 @@ export async function measureServing(o: ServingOptions, scratch: string, default
         }
 
         // The dialogue paths: their own model and floor, rates in turns per second (3 turns per WebSocket session).
-        const dialogueRates = o.rates.filter((r) => r <= 800);
+        // The dialogue paths run at the same rates as the others by default, so each family is judged at
+        // its own floor's limit rather than at the top of a shorter sweep.
+        const dialogueRates = o.dialogueRates ?? o.rates;
         for (let round = 1; round <= o.rounds && dialoguePaths.length > 0; round++) {
             for (const rate of dialogueRates) {
                 const shift = (round + dialogueRates.indexOf(rate)) % dialoguePaths.length;
@@ -650,8 +815,40 @@ export async function measureServing(o: ServingOptions, scratch: string, default
                     const run = await measure(key, { mode: "rate", rate, durationSeconds: o.durationSeconds }, round);
                     runs.push(run);
                     const f = run.figures;
-                    log(`dialogue round ${round}/${o.rounds} ${key} @ ${rate}/s: ${f.rps.toFixed(0)}/s, p50 ${f.p50.toFixed(2)} p99 ${f.p99.toFixed(2)} ms, ${f.failed} failed${run.saturated ? " (saturated)" : ""}`);
+                    const w = run.webhook;
+                    log(
+                        `dialogue round ${round}/${o.rounds} ${key} @ ${rate}/s: ${f.rps.toFixed(0)}/s, p50 ${f.p50.toFixed(2)} p99 ${f.p99.toFixed(2)} ms, ${f.failed} failed${run.saturated ? " (saturated)" : ""}` +
+                            (w ? `; replies delivered ${w.delivered} of ${w.acknowledged} acknowledged (${w.errorReplies} error replies, ${w.retried} retried, ${w.failed} failed), drained in ${(w.drainMs / 1000).toFixed(1)} s` : ""),
+                    );
                 }
+            }
+        }
+
+        // A CPU profile of the dialogue service under WebSocket turns (node --cpu-prof): a second instance,
+        // profiled from start to exit, at a rate below saturation. Where its own time goes.
+        let serviceProfile: ServingResults["serviceProfile"];
+        if (dialogue && o.profile !== false) {
+            const [port, adminPort] = [await freePort(), await freePort()];
+            const profDir = path.join(dir, "dialogue-profile");
+            const env = { PATH: process.env.PATH, HOME: process.env.HOME, DIALOGUE_CONFIG: dialogueConfig("dialogue-profiled", port, adminPort) };
+            const server = startServer("dialogue service (profiled)", process.execPath, ["--cpu-prof", `--cpu-prof-dir=${profDir}`, dialogueMain], env, path.join(dir, "dialogue-profiled.log"));
+            try {
+                await until("the profiled dialogue service to be ready", server, 60_000, async () => (await status(`http://127.0.0.1:${adminPort}/readyz`)) === 200);
+                const scenario: DialogueScenario = { kind: "ws", hmacKey, platform: WEBHOOK_PLATFORM, turns: 3 };
+                runK6(k6, { url: `ws://127.0.0.1:${port}/chat`, mode: "rate", rate: 50, durationSeconds: 2 }, bodyFile, dir, scenario);
+                const { figures } = runK6(k6, { url: `ws://127.0.0.1:${port}/chat`, mode: "rate", rate: PROFILE_RATE, durationSeconds: o.durationSeconds }, bodyFile, dir, scenario);
+                await stopServer(server);
+                const files = fs.existsSync(profDir) ? fs.readdirSync(profDir).filter((f) => f.endsWith(".cpuprofile")).map((f) => path.join(profDir, f)) : [];
+                if (files.length > 0) {
+                    serviceProfile = {
+                        rate: PROFILE_RATE,
+                        figures,
+                        summary: summarizeCpuProfiles(files, { label: `dialogue service, ${PROFILE_RATE} turns/s for ${o.durationSeconds} s after a warm-up`, projectRoot: REPO_ROOT, top: 12 }),
+                    };
+                    log(`serving: profiled the dialogue service at ${PROFILE_RATE} turns/s (${figures.rps.toFixed(0)}/s, p99 ${figures.p99.toFixed(1)} ms)`);
+                }
+            } finally {
+                await stopServer(server);
             }
         }
 
@@ -673,6 +870,7 @@ export async function measureServing(o: ServingOptions, scratch: string, default
             runs,
             batching,
             memory,
+            serviceProfile,
             gateway: { rateLimit: settings.rateLimit, threads: settings.threads, maxConnections: settings.maxConnections },
         };
     } finally {

@@ -12,6 +12,8 @@ export interface LoadFigures {
     failed: number;
     /** Of those, answers 429 (the gateway's rate limit). */
     rateLimited: number;
+    /** Of those, answers 503 (webhook.k6.js: the dialogue service's webhook queue was full). */
+    overloaded: number;
     /** Open loop: arrivals k6 could not start because every allowed request was in flight (saturation). */
     dropped: number;
     p50: number;
@@ -44,6 +46,7 @@ export function parseK6Summary(json: string, names: typeof HTTP_METRICS = HTTP_M
         // A Rate (http_req_failed) counts failures in `passes` (true); a Counter (turn_errors) in `count`.
         failed: failed?.passes ?? failed?.count ?? 0,
         rateLimited: v("status_429", "count"),
+        overloaded: v("status_503", "count"),
         dropped: v("dropped_iterations", "count"),
         p50: duration.med ?? 0,
         p95: duration["p(95)"] ?? 0,
@@ -131,4 +134,93 @@ export function overhead(path: number, floor: number): { ms: number; ratio: numb
 /** CPU seconds per 1,000 requests (numerically, CPU ms per request) from a process's ticks over a run. */
 export function cpuSecondsPerThousand(cpuTicks: number, ticksPerSecond: number, requests: number): number {
     return requests > 0 ? (cpuTicks / ticksPerSecond) * (1000 / requests) : 0;
+}
+
+/** haproxy's timers of one logged request (the gateway's log-format: `%TR/%Tw/%Tc/%Tr/%Ta`), in ms. */
+export interface HaproxyTimers {
+    /** Time to receive the request headers (TR). */
+    request: number;
+    /** Time waiting in haproxy's queues for a connection slot (Tw). */
+    queue: number;
+    /** Time to connect to the server (Tc; 0 when a connection was reused). */
+    connect: number;
+    /** The server's response time, to its headers (Tr). */
+    response: number;
+    /** Total active time of the request in haproxy, first byte in to last byte out (Ta). */
+    active: number;
+    status: number;
+}
+
+/**
+ * The timers of every complete request in a stretch of the gateway's log (components/gateway
+ * haproxy.ts log-format). Lines of aborted requests (a timer of -1) are left out.
+ */
+export function parseHaproxyTimers(log: string): HaproxyTimers[] {
+    const out: HaproxyTimers[] = [];
+    for (const line of log.split("\n")) {
+        const m = / (-?\d+)\/(-?\d+)\/(-?\d+)\/(-?\d+)\/(-?\d+) (\d{3}) /.exec(line);
+        if (!m) {
+            continue;
+        }
+        const [request, queue, connect, response, active] = m.slice(1, 6).map(Number);
+        if ([request, queue, connect, response, active].some((v) => v < 0)) {
+            continue;
+        }
+        out.push({ request, queue, connect, response, active, status: Number(m[6]) });
+    }
+    return out;
+}
+
+/** The p-th percentile (0-100) of values, nearest rank; 0 for none. */
+export function percentile(values: number[], p: number): number {
+    if (values.length === 0) {
+        return 0;
+    }
+    const sorted = [...values].sort((a, b) => a - b);
+    return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+
+/** Percentiles of haproxy's timers over a run: its own time is Ta - Tr (everything but the server's). */
+export interface TimerSummary {
+    requests: number;
+    /** Ta: the request's whole time inside haproxy. */
+    active: { p50: number; p99: number };
+    /** Tr: the server's response time as haproxy saw it. */
+    response: { p50: number; p99: number };
+    /** Ta - Tr per request: haproxy's own time (headers in, queue, connect, body out). */
+    own: { p50: number; p99: number };
+    /** Tw: time queued for a server slot. */
+    queue: { p99: number; max: number };
+}
+
+export function summarizeTimers(timers: HaproxyTimers[]): TimerSummary {
+    const pick = (f: (t: HaproxyTimers) => number) => timers.map(f);
+    const two = (v: number[]) => ({ p50: percentile(v, 50), p99: percentile(v, 99) });
+    const queue = pick((t) => t.queue);
+    return {
+        requests: timers.length,
+        active: two(pick((t) => t.active)),
+        response: two(pick((t) => t.response)),
+        own: two(pick((t) => t.active - t.response)),
+        queue: { p99: percentile(queue, 99), max: queue.length > 0 ? Math.max(...queue) : 0 },
+    };
+}
+
+/**
+ * The sum of a Prometheus counter or gauge over the series whose labels include `labels`, from the text
+ * exposition format (the dialogue service's /metrics).
+ */
+export function promSum(text: string, metric: string, labels: Record<string, string> = {}): number {
+    let sum = 0;
+    for (const line of text.split("\n")) {
+        const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})? (\S+)/.exec(line);
+        if (!m || m[1] !== metric) {
+            continue;
+        }
+        const have = new Map([...(m[3] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]));
+        if (Object.entries(labels).every(([k, v]) => have.get(k) === v)) {
+            sum += Number(m[4]);
+        }
+    }
+    return sum;
 }
