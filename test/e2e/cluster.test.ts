@@ -366,11 +366,11 @@ describe("prod-shaped stack on a real Kubernetes API server", () => {
         // A program change only the API server can judge: the provider plans a replacement for a changed
         // DaemonSet selector (selectors are immutable) and the API server refuses the new DaemonSet, whose
         // selector no longer matches its pod template. Made in the sandbox's copy of the program only.
-        const file = path.join(sandbox.dir, "components/logsink/index.ts");
+        const file = path.join(sandbox.dir, "components/logsink/kubernetes.ts");
         const original = fs.readFileSync(file, "utf8");
-        const needle = "selector: { matchLabels: this.podSelector },";
+        const needle = "selector: { matchLabels: args.podSelector },";
         expect(original, "the log shipper DaemonSet's selector line (update this test if it moved)").toContain(needle);
-        fs.writeFileSync(file, original.replace(needle, 'selector: { matchLabels: { ...this.podSelector, "e2e.triton-platform/changed": "yes" } },'));
+        fs.writeFileSync(file, original.replace(needle, 'selector: { matchLabels: { ...args.podSelector, "e2e.triton-platform/changed": "yes" } },'));
         let message = "";
         try {
             await stack.up();
