@@ -65,6 +65,9 @@ export function availabilityFor(modelLoadSeconds: number): string {
     return `${Math.max(5, Math.ceil((modelLoadSeconds + 120) / 60))}m`;
 }
 
+/** Minutes a pod may stay unschedulable before ModelServicePodUnschedulable fires (a node scale-up usually takes less). */
+export const UNSCHEDULABLE_MINUTES = 15;
+
 /** A number as PromQL writes it (no exponent, no trailing zeros). */
 function num(n: number): string {
     return String(Number(n.toFixed(6)));
@@ -171,6 +174,23 @@ export function alertRuleGroups(input: AlertRuleInput): RuleGroup[] {
                     "ModelServiceHpaAtMaximum",
                     "Check latency and queue time: if they grow, raise modelService.hpa.maxReplicas (and the GPU node pool behind it) " +
                         "or add model instances per pod. If they do not, the CPU/memory targets may be too low.",
+                ),
+            },
+        },
+        {
+            // A pod the scheduler cannot place: during a rollout the surge pod waits while the old pods
+            // still serve, so availability stays at 100 % and only this says the rollout is stuck.
+            alert: "ModelServicePodUnschedulable",
+            expr: `max by (namespace, pod) (kube_pod_status_unschedulable{namespace="${ns}"}) > 0`,
+            for: `${UNSCHEDULABLE_MINUTES}m`,
+            labels: { severity: "warning" },
+            annotations: {
+                summary: `A pod of the stack has been unschedulable for ${UNSCHEDULABLE_MINUTES} minutes`,
+                description: "Pod {{ $labels.pod }} in {{ $labels.namespace }} cannot be scheduled: a rollout or scale-out is stuck waiting for it.",
+                ...runbook(
+                    "ModelServicePodUnschedulable",
+                    "kubectl describe pod: 'didn't match pod topology spread constraints' means a zone without room (one pod per zone at most: " +
+                        "add capacity in that zone or uncordon its nodes); 'Insufficient nvidia.com/gpu' or memory means no node large enough.",
                 ),
             },
         },

@@ -141,6 +141,6 @@ describe("the plain-Prometheus rule file (no Prometheus Operator)", () => {
         fs.writeFileSync(path.join(dir, "rules.yaml"), cm.data["triton-platform.rules.yaml"]);
         const r = runPromtool(["check", "rules", "rules.yaml"], dir);
         expect(r.code, r.output).toBe(0);
-        expect(r.output).toContain("SUCCESS: 11 rules found");
+        expect(r.output).toContain("SUCCESS: 12 rules found");
     });
 });

@@ -7,7 +7,7 @@ import * as os from "os";
 import * as path from "path";
 import { afterAll, describe, expect, it } from "vitest";
 import { loggingNamespaceName } from "../../components/logsink";
-import { AlertRule, availabilityFor, JOBS, monitoringRuleGroups, RuleGroup, SHIPPER_EXPORTERS } from "../../components/observability";
+import { AlertRule, availabilityFor, JOBS, monitoringRuleGroups, RuleGroup, SHIPPER_EXPORTERS, UNSCHEDULABLE_MINUTES } from "../../components/observability";
 import { parseDefinition, StackDefinition } from "../../stack/definition";
 import { PROJECT } from "../support/harness";
 import { runPromtool } from "../support/promtool";
@@ -163,6 +163,22 @@ function scenarios(def: StackDefinition): Scenario[] {
         });
     }
 
+    // A pod unschedulable for longer than UNSCHEDULABLE_MINUTES (a stuck rollout keeps availability at 100 %);
+    // one that waited only a while (a node came up), or one of another namespace, stays silent.
+    const stuck = { ...ksm, pod: "triton-green-7d9f-abcde" };
+    out.push({
+        name: "a pod unschedulable for good",
+        alert: "ModelServicePodUnschedulable",
+        input: [series("kube_pod_status_unschedulable", stuck, constant(1)), series("kube_pod_status_unschedulable", { ...stuck, namespace: "other" }, constant(1))],
+        fires: [{ labels: { namespace: ns, pod: stuck.pod }, value: 1 }],
+    });
+    out.push({
+        name: "a pod unschedulable for less than the window",
+        alert: "ModelServicePodUnschedulable",
+        input: [series("kube_pod_status_unschedulable", stuck, `1x${UNSCHEDULABLE_MINUTES - 5} 0x30`)],
+        fires: [],
+    });
+
     // Scrape health of Triton and of the shipper: down, absent, healthy.
     for (const [alert, down, absentAlert, target] of [
         ["TritonMetricsScrapeDown", pod("blue", 1), "TritonMetricsAbsent", triton],
@@ -270,7 +286,7 @@ describe.each(definitions)("alert rules generated from %s", (_, def) => {
     it("pass promtool check rules", () => {
         const dir = writeFiles(groups);
         const r = runPromtool(["check", "rules", "rules.yaml"], dir);
-        expect(r.output).toContain("SUCCESS: 11 rules found");
+        expect(r.output).toContain("SUCCESS: 12 rules found");
         expect(r.code, r.output).toBe(0);
     });
 

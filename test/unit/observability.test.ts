@@ -87,6 +87,7 @@ describe("Monitoring with the Prometheus Operator", () => {
                 "ModelServiceAvailabilityLow",
                 "NodeDiskUsageHigh",
                 "ModelServiceHpaAtMaximum",
+                "ModelServicePodUnschedulable",
                 "TritonMetricsScrapeDown",
                 "LogShipperUploadFailing",
             ]),
