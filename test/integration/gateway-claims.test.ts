@@ -1,7 +1,8 @@
-// The gateway's claim checks, in the unit suite: the generated haproxy.cfg runs in Debian's haproxy (as
-// promtool and otelcol run in this suite) in front of a stand-in upstream, and each R10 check is shown
-// to refuse what it must. A generator that lost its audience or expiry check fails here, not only in
-// the end-to-end suite. The full attack matrix is test/e2e/gateway.test.ts.
+// The gateway's claim checks, in the integration tier (vitest project integration): the generated
+// haproxy.cfg runs in Debian's haproxy (as promtool and otelcol run in this tier) in front of a
+// stand-in upstream, and each R10 check is shown to refuse what it must. A generator that lost its
+// audience or expiry check fails here, not only in the end-to-end suite. The full attack matrix is
+// test/e2e/gateway.test.ts.
 import { ChildProcess, spawn } from "child_process";
 import { createHmac } from "crypto";
 import * as fs from "fs";
