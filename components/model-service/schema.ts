@@ -3,22 +3,9 @@
 import { z } from "zod";
 import { bool, dnsLabel, int, isQualifiedKey, LABEL_VALUE, labelMap, pinnedImage, port, quantity } from "../../kit/schema";
 
-/** The two blue-green slots (R16). */
-export const SLOT_NAMES = ["blue", "green"] as const;
-export type SlotName = (typeof SLOT_NAMES)[number];
-
-/** Default Triton image: the guide's release (R2), pinned. */
-export const DEFAULT_TRITON_IMAGE = "nvcr.io/nvidia/tritonserver:23.12-py3";
-
-export const slotSchema = z.strictObject({
-    /** Pinned Triton image for this slot. Unset: the slot is not deployed. */
-    image: pinnedImage.optional(),
-});
-
-export const slotsSchema = z.strictObject({
-    blue: slotSchema.default({ image: DEFAULT_TRITON_IMAGE }),
-    green: slotSchema.default({ image: DEFAULT_TRITON_IMAGE }),
-});
+// The slots are shared with the lightweight server: their schema lives in the kit.
+export { DEFAULT_TRITON_IMAGE, SLOT_NAMES, slotSchema, slotsSchema } from "../../kit/slots";
+export type { SlotName } from "../../kit/slots";
 
 /** A probe's timings, with the defaults of one probe kind. */
 function probe(defaults: { initialDelaySeconds: number; periodSeconds: number; timeoutSeconds: number; failureThreshold: number }) {
