@@ -242,6 +242,8 @@ export function deployPlatform(def: StackDefinition, secrets: StackSecrets): Pla
         const dialogueOnServer = def.dialogue.enabled && def.gateway.enabled && def.dialogue.server !== undefined;
         const server = new LightweightServer("server", {
             settings: def.server,
+            // R16: the same blue-green slots as on Kubernetes; the server's gateway routes to the active one.
+            slots: { active: def.activeSlot, images: { blue: def.slots.blue.image, green: def.slots.green.image } },
             privateKey: secrets.serverPrivateKey,
             keys,
             firewall: { ruleset: renderNftables(securityPolicy), sshCheck: renderSshCheckTable(securityPolicy), table: NFT_TABLE, checkTable: NFT_CHECK_TABLE },
@@ -276,6 +278,9 @@ export function deployPlatform(def: StackDefinition, secrets: StackSecrets): Pla
                 : undefined,
         });
         outputs.serverEndpoint = server.endpoint;
+        // R16, named as on Kubernetes: the slot that serves and each slot's image.
+        outputs.activeSlot ??= def.activeSlot;
+        outputs.images ??= Object.fromEntries(Object.entries(def.slots).flatMap(([slot, v]) => (v.image ? [[slot, v.image]] : [])));
         // The operator's Alertmanager configuration for this server's alerts (monitoring.alertRoute); it
         // reads each webhook URL from <urlFileDirectory>/<receiver>.url, written there by the operator.
         if (def.monitoring.alertRoute && outputs.alertmanagerConfig === undefined) {

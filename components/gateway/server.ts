@@ -15,6 +15,8 @@ export const SERVER_GATEWAY_CONTAINER = "triton-gateway";
 /** Where the config and secret folders appear inside the container. */
 const CONTAINER_CONFIG_DIR = "/usr/local/etc/haproxy";
 const CONTAINER_SECRETS_DIR = "/run/secrets/gateway";
+/** Where the admin socket's folder appears inside the container (writable: haproxy creates the socket). */
+const CONTAINER_ADMIN_DIR = "/run/haproxy-admin";
 /** File name of the JWT secret in the secrets folder. */
 export const SERVER_JWT_SECRET_FILE = "jwt-secret";
 /** File name of the previous rotation period's JWT secret, beside it (key rotation overlap). */
@@ -36,6 +38,12 @@ export interface ServerGatewayArgs {
     configDir?: string;
     /** Server folder of the JWT secret file (0700, root). @default /etc/triton-platform/secrets/gateway */
     secretsDir?: string;
+    /**
+     * Blue-green on the server (components/server/slots.ts): a second config file in the config folder,
+     * loaded after haproxy.cfg (the slot router, rewritten by each switch), and a host folder (root-only)
+     * mounted writable for the admin socket that file declares. Unset: haproxy.cfg alone.
+     */
+    slotRouting?: { fileName: string; adminDir: string; socketName: string };
 }
 
 /** A file the server component writes. */
@@ -74,6 +82,12 @@ export interface ServerGateway {
     container: Omit<docker.ContainerArgs, "image">;
     /** SHA-256 of config and image: re-create the container when it changes. Not a secret. */
     fingerprint: string;
+    /**
+     * With `slotRouting`: the slot router's file on the server (written by the switch, not part of the
+     * fingerprint: a switch changes haproxy's state at run time and never recreates the container) and the
+     * admin socket, as the server and as haproxy inside the container see it.
+     */
+    slotRouting?: { file: ServerFile; adminSocketHostPath: string; adminSocketContainerPath: string };
 }
 
 /** The gateway of the lightweight server: config, files and container. Pure. */
@@ -118,8 +132,9 @@ export function serverGateway(args: ServerGatewayArgs): ServerGateway {
         ...(args.jwt.previousKeyValidUntil !== undefined
             ? [`{ if [ -r ${previousFile} ]; then ${JWT_PREVIOUS_SECRET_ENV}="$(cat ${previousFile})"; export ${JWT_PREVIOUS_SECRET_ENV}; fi; }`]
             : []),
-        `exec haproxy -W -db -f ${CONTAINER_CONFIG_DIR}/haproxy.cfg`,
+        `exec haproxy -W -db -f ${CONTAINER_CONFIG_DIR}/haproxy.cfg${args.slotRouting ? ` -f ${CONTAINER_CONFIG_DIR}/${args.slotRouting.fileName}` : ""}`,
     ].join(" && ");
+    const routing = args.slotRouting;
     return {
         configFile: { path: `${configDir}/haproxy.cfg`, mode: "0644" },
         config,
@@ -139,6 +154,7 @@ export function serverGateway(args: ServerGatewayArgs): ServerGateway {
             volumes: [
                 { hostPath: configDir, containerPath: CONTAINER_CONFIG_DIR, readOnly: true },
                 { hostPath: secretsDir, containerPath: CONTAINER_SECRETS_DIR, readOnly: true },
+                ...(routing ? [{ hostPath: routing.adminDir, containerPath: CONTAINER_ADMIN_DIR, readOnly: false }] : []),
             ],
             restart: "unless-stopped",
             mustRun: true,
@@ -155,5 +171,14 @@ export function serverGateway(args: ServerGatewayArgs): ServerGateway {
             },
         },
         fingerprint: createHash("sha256").update(config).update("\0").update(s.image).digest("hex"),
+        ...(routing
+            ? {
+                  slotRouting: {
+                      file: { path: `${configDir}/${routing.fileName}`, mode: "0644" },
+                      adminSocketHostPath: `${routing.adminDir}/${routing.socketName}`,
+                      adminSocketContainerPath: `${CONTAINER_ADMIN_DIR}/${routing.socketName}`,
+                  },
+              }
+            : {}),
     };
 }

@@ -139,6 +139,29 @@ export function modelContainerSpec(settings: ServerSettings, triton: TritonSetti
     };
 }
 
+/** One blue-green slot's container behind the gateway (components/server/slots.ts). */
+export interface SlotContainerOptions {
+    slot: "blue" | "green";
+    /** Its loopback ports (slotPorts()). */
+    ports: { http: number; metrics: number };
+    /** Whether Docker starts it when it is created (an idle slot under idleSlot: stopped is not). */
+    start: boolean;
+}
+
+/**
+ * The docker.Container arguments of a slot's Triton: the model container's, named after the slot, published
+ * on the slot's own loopback ports, and allowed not to run (`mustRun: false`: the switch step stops an idle
+ * slot under `server.idleSlot: stopped`; a refresh must not take that for a lost container).
+ */
+export function slotContainerSpec(settings: ServerSettings, triton: TritonSettings, o: SlotContainerOptions) {
+    return {
+        ...modelContainerSpec(settings, triton, { httpPort: o.ports.http, metricsPort: o.ports.metrics }),
+        name: `${CONTAINER_NAME}-${o.slot}`,
+        mustRun: false,
+        start: o.start,
+    };
+}
+
 /** The endpoint collaboration platforms use (R8: the domain when set). */
 export function serverEndpoint(settings: Pick<ServerSettings, "host" | "domain">, servicePort: number): string {
     const host = settings.domain ?? settings.host;
@@ -159,6 +182,10 @@ export interface TroubleshootingGateway {
 
 /** What else runs on the server besides Triton. */
 export interface TroubleshootingExtras {
+    /** The model container that serves (the active slot's). @default CONTAINER_NAME */
+    modelContainer?: string;
+    /** The gateway's admin socket on the server, with blue-green slots: the slots' state in haproxy. */
+    slotAdminSocket?: string;
     /** The log shipper's container, when the server runs one. */
     logShipperContainer?: string;
     /** The gateway, when it fronts Triton. */
@@ -175,6 +202,7 @@ export function troubleshootingCommands(
     const endpoint = serverEndpoint(settings, servicePort);
     const target = settings.domain ?? settings.host;
     const gw = extras.gateway;
+    const model = extras.modelContainer ?? CONTAINER_NAME;
     return {
         portReachability: `nc -vz ${target} ${servicePort}  # or: telnet ${target} ${servicePort}`,
         readiness: gw
@@ -186,11 +214,11 @@ export function troubleshootingCommands(
         jwtCheck: "npm run -s token -- --verify <token>  # checks HS256, iss, aud, exp, scope against this stack",
         clockSync: `${ssh} 'timedatectl show -p NTPSynchronized --value; chronyc tracking 2>/dev/null || timedatectl timesync-status'`,
         resources: `${ssh} -t top`,
-        containerStats: `${ssh} docker stats --no-stream ${CONTAINER_NAME}${gw ? ` ${gw.containerName}` : ""}`,
+        containerStats: `${ssh} docker stats --no-stream ${model}${gw ? ` ${gw.containerName}` : ""}`,
         gpu: `${ssh} nvidia-smi`,
-        containerLogs: `${ssh} docker logs --tail 200 ${CONTAINER_NAME}`,
+        containerLogs: `${ssh} docker logs --tail 200 ${model}`,
         // One argument for ssh: the remote shell would split a Go template that ssh joined back with spaces.
-        containerHealth: `${ssh} "docker inspect --format '{{json .State.Health}}' ${CONTAINER_NAME}"`,
+        containerHealth: `${ssh} "docker inspect --format '{{json .State.Health}}' ${model}"`,
         systemLogs: `${ssh} sudo journalctl -u docker -u ssh -u triton-platform-firewall --since -1h`,
         ...(gw
             ? {
@@ -202,6 +230,12 @@ export function troubleshootingCommands(
                   gatewayHealth: `${ssh} "docker inspect --format '{{json .State.Health}}' ${gw.containerName}"`,
                   // R11: a signed envelope through a webhook route, with a fresh token.
                   ...(gw.envelopePath ? { sendEnvelope: `npm run -s token -- --send ${endpoint}${gw.envelopePath}` } : {}),
+              }
+            : {}),
+        ...(extras.slotAdminSocket
+            ? {
+                  // R16: which slot the gateway routes to (the other in MAINT) and whether each slot's container runs.
+                  slots: `${ssh} "sudo curl -sS --unix-socket ${extras.slotAdminSocket} 'http://gateway/;csv' | grep '^slot_http,' | grep -v ',BACKEND,' | cut -d, -f2,18 | tr , ' '; docker ps -a --filter name=${CONTAINER_NAME}- --format '{{.Names}} {{.Status}} {{.Image}}'"`,
               }
             : {}),
         ...(extras.logShipperContainer

@@ -22,7 +22,7 @@ import {
     sourceContainerArgs,
     usesStaticKeys,
 } from "../logsink";
-import { modelContainerSpec, modelKeyFileOptions, serverEndpoint, TritonSettings, troubleshootingCommands } from "./container";
+import { modelContainerSpec, modelKeyFileOptions, slotContainerSpec, serverEndpoint, TritonSettings, troubleshootingCommands } from "./container";
 import { checkGatewayServicePort, envelopePath, previousJwtFileAction, GATEWAY_READY_TIMEOUT_SECONDS, gatewayContainerArgs, gatewayProbe, READINESS_PATH } from "./gateway";
 import type { ServerSettings } from "./schema";
 import {
@@ -47,6 +47,8 @@ import { familiarImageReference, imageTag } from "../../kit/image-ref";
 import { remoteStepFailureMessage } from "./failures";
 import { modelRepositoryScript, RELEASE_ENV, RepositoryFile, repositoryPayload } from "./models";
 import { imageRetentionScript } from "./releases";
+import { checkSlotPorts, GATEWAY_ADMIN_DIR, GATEWAY_ADMIN_SOCKET, SLOT_ROUTING_FILE, slotContainerName, slotPorts, slotRoutingConfig, slotSwitchScript } from "./slots";
+import { DEFAULT_TRITON_IMAGE, SLOT_NAMES, SlotName } from "../../kit/slots";
 import { DEFAULT_LOCAL_SSH_DIRECTORY, dockerHost, dockerSshOptions, holdKeyForRun, knownHostsPattern, localSshFiles } from "./ssh";
 
 export * from "./container";
@@ -55,6 +57,7 @@ export * from "./gateway";
 export * from "./models";
 export * from "./releases";
 export * from "./scripts";
+export * from "./slots";
 export * from "./ssh";
 export { serverSchema } from "./schema";
 export type { ServerSettings } from "./schema";
@@ -145,6 +148,14 @@ export interface LightweightServerArgs {
      * the server and these stay for a rollback. Unset or empty: no image is removed.
      */
     releases?: string[];
+    /**
+     * R16 blue-green: the definition's `activeSlot` and each slot's image (`slots.<slot>.image`; a slot
+     * without one has no container). Behind the gateway each slot runs its own Triton on loopback ports
+     * (slotPorts()) and the gateway routes to the active one; without the gateway only the active slot
+     * runs, on the service port. `server.idleSlot` says whether the other slot keeps running.
+     * @default blue, with `server.image` (or the default Triton image)
+     */
+    slots?: { active: SlotName; images: Partial<Record<SlotName, string>> };
     /** app.kubernetes.io/instance of the stack (container labels). */
     instance: string;
     /**
@@ -200,6 +211,8 @@ export class LightweightServer extends pulumi.ComponentResource {
                 tritonHttpPort: args.triton.ports.http,
                 tritonMetricsPort: args.triton.ports.metrics,
                 dialoguePort: a.dialoguePort,
+                // R16: the slot router beside haproxy.cfg and the admin socket the switch step uses.
+                slotRouting: { fileName: SLOT_ROUTING_FILE, adminDir: GATEWAY_ADMIN_DIR, socketName: GATEWAY_ADMIN_SOCKET },
             });
         // With a previous JWT secret, the overlap's end is an Output: only haproxy.cfg (and its fingerprint)
         // depend on its value, resolved in declareGateway; ports, files and the container do not.
@@ -307,38 +320,99 @@ export class LightweightServer extends pulumi.ComponentResource {
         const repository =
             args.modelFiles &&
             step("model-repository", modelRepositoryScript(s.modelRepository), s.sudo, [install], { stdin: repositoryPayload(args.modelFiles), logging: "stderr" });
-        const image = new docker.RemoteImage(`${name}-image`, { name: s.image, keepLocally: true }, { parent: this, provider: engine });
-        const labels = recommendedLabels({ name: "triton", instance: args.instance, component: "model-server", version: imageTag(s.image) });
         // The shipper picks exactly the containers that carry its component label in their log lines.
         const source = shipper && sourceContainerArgs(shipper.sourceContainerOptions("model-server"), s.logRotation);
-        const container = new docker.Container(
-            `${name}-model-server`,
-            {
-                ...modelContainerSpec(s, args.triton, gw && { httpPort: gw.triton.httpPort, metricsPort: gw.triton.metricsPort }),
-                ...(source ? { logDriver: source.logDriver, logOpts: source.logOpts } : {}),
-                // Not a secret: the release that serves, for the model's replies (the example model names it).
-                envs: [`${RELEASE_ENV}=${imageTag(s.image) ?? s.image}`],
-                image: image.imageId,
-                labels: [
-                    ...Object.entries(labels).map(([label, value]) => ({ label, value })),
-                    ...(source?.labels ?? []),
-                    // A rewritten key file gets a new id: the container is recreated and reads the new key.
-                    { label: "triton-platform/key-file-revision", value: modelEnv.id },
-                    ...(repository ? [{ label: "triton-platform/model-repository-revision", value: repository.id }] : []),
-                ],
-            },
-            // Fixed host ports, one container: the old one must go before the new one can publish them.
-            { parent: this, provider: engine, dependsOn: [modelEnv, firewall, ...(repository ? [repository] : [])], deleteBeforeReplace: true },
-        );
-        // Triton's readiness straight from Triton: through the gateway it needs a token. Behind the gateway
-        // Triton listens on the loopback only; without it, on the service port.
-        const tritonUrl = `http://127.0.0.1:${gw ? gw.triton.httpPort : args.triton.servicePort}${READINESS_PATH}`;
-        const ready = step("wait-ready", waitReadyScript({ url: tritonUrl, timeoutSeconds: s.readyTimeoutSeconds, containerName: CONTAINER_NAME }), s.sudo, [container], {
-            triggers: [container.id],
-        });
+        const slots = args.slots ?? { active: "blue" as SlotName, images: { blue: s.image ?? DEFAULT_TRITON_IMAGE } };
+        const activeImage = slots.images[slots.active];
+        if (!activeImage) {
+            throw new Error(`the active slot "${slots.active}" has no image: set slots.${slots.active}.image`);
+        }
+        const modelContainer = (role: string, imageRole: string, image: string, spec: ReturnType<typeof modelContainerSpec>, o: pulumi.CustomResourceOptions) => {
+            const pulled = new docker.RemoteImage(`${name}-${imageRole}`, { name: image, keepLocally: true }, { parent: this, provider: engine });
+            const labels = recommendedLabels({ name: "triton", instance: args.instance, component: "model-server", version: imageTag(image) });
+            return new docker.Container(
+                `${name}-${role}`,
+                {
+                    ...spec,
+                    ...(source ? { logDriver: source.logDriver, logOpts: source.logOpts } : {}),
+                    // Not a secret: the release that serves, for the model's replies (the example model names it).
+                    envs: [`${RELEASE_ENV}=${imageTag(image) ?? image}`],
+                    image: pulled.imageId,
+                    labels: [
+                        ...Object.entries(labels).map(([label, value]) => ({ label, value })),
+                        ...(source?.labels ?? []),
+                        // A rewritten key file gets a new id: the container is recreated and reads the new key.
+                        { label: "triton-platform/key-file-revision", value: modelEnv.id },
+                        ...(repository ? [{ label: "triton-platform/model-repository-revision", value: repository.id }] : []),
+                    ],
+                },
+                { parent: this, provider: engine, dependsOn: [modelEnv, firewall, ...(repository ? [repository] : [])], ...o },
+            );
+        };
+        let ready: command.remote.Command;
+        let servingContainer: docker.Container;
+        const slotContainers: docker.Container[] = [];
+        if (gw?.slotRouting) {
+            // R16 blue-green behind the gateway: a container per slot with an image, each on its own loopback
+            // ports; the switch step makes the active one serve. Nothing here depends on activeSlot but that
+            // step (and, at creation only, whether a stopped-idle slot starts), so a switch previews as that
+            // step alone.
+            checkSlotPorts(args.triton.ports, { "the gateway's statistics port (gateway.statsPort)": gatewayArgs!.settings.statsPort });
+            const deployed = SLOT_NAMES.filter((slot) => slots.images[slot] !== undefined);
+            for (const slot of deployed) {
+                const ports = slotPorts(slot, args.triton.ports);
+                const start = slot === slots.active || s.idleSlot === "warm";
+                const c = modelContainer(`model-server-${slot}`, `image-${slot}`, slots.images[slot]!, slotContainerSpec(s, args.triton, { slot, ports, start }), {
+                    // Its own name and ports: replacing one slot never touches the other (the old slot serves
+                    // meanwhile); a slot's own replacement must free its ports first.
+                    deleteBeforeReplace: true,
+                    // The single model container of earlier versions becomes the active slot (one replacement).
+                    aliases: slot === slots.active ? [{ name: `${name}-model-server` }] : [],
+                    // `start` decides only at creation: an idle slot is created stopped under idleSlot: stopped.
+                    // Later it is the switch step that starts and stops slots.
+                    ignoreChanges: ["start"],
+                });
+                slotContainers.push(c);
+                if (slot === slots.active) {
+                    servingContainer = c;
+                }
+            }
+            const routing = gw.slotRouting;
+            const routingConfig = slotRoutingConfig({ active: slots.active, deployed, router: args.triton.ports, triton: args.triton.ports, adminSocket: routing.adminSocketContainerPath });
+            ready = step(
+                "slot-switch",
+                slotSwitchScript({
+                    active: slots.active,
+                    deployed,
+                    idle: s.idleSlot,
+                    triton: args.triton.ports,
+                    routingFile: routing.file.path,
+                    adminDir: GATEWAY_ADMIN_DIR,
+                    adminSocket: routing.adminSocketHostPath,
+                    timeoutSeconds: s.readyTimeoutSeconds,
+                    stopSeconds: args.triton.exitTimeoutSeconds + 5,
+                }),
+                s.sudo,
+                slotContainers,
+                { stdin: routingConfig, triggers: slotContainers.map((c) => c.id) },
+            );
+        } else {
+            // Without the gateway nothing can switch between slots: the active slot's image runs as the one
+            // model container, published on the service port (R7), and a new image replaces it.
+            servingContainer = modelContainer("model-server", "image", activeImage, modelContainerSpec(s, args.triton, undefined), {
+                // Fixed host ports, one container: the old one must go before the new one can publish them.
+                deleteBeforeReplace: true,
+            });
+            slotContainers.push(servingContainer);
+            const tritonUrl = `http://127.0.0.1:${args.triton.servicePort}${READINESS_PATH}`;
+            ready = step("wait-ready", waitReadyScript({ url: tritonUrl, timeoutSeconds: s.readyTimeoutSeconds, containerName: CONTAINER_NAME }), s.sudo, [servingContainer], {
+                triggers: [servingContainer.id],
+            });
+        }
+        const container = servingContainer!;
         // R16: the last releases stay for a rollback; older images go, only once the current one serves.
         if (args.releases && args.releases.length > 0) {
-            step("image-retention", imageRetentionScript(args.releases), s.sudo, [ready], { triggers: [container.id] });
+            step("image-retention", imageRetentionScript(args.releases), s.sudo, [ready], { triggers: slotContainers.map((c) => c.id) });
         }
         const gateway =
             gw &&
@@ -363,13 +437,16 @@ export class LightweightServer extends pulumi.ComponentResource {
             });
 
         for (const declare of args.hostServices ?? []) {
-            declare({ name, parent: this, sudo: s.sudo, connection, step, file, engine, firewall, tritonReady: ready });
+            // Triton is reached through the slot router in the gateway: ready once both are.
+            declare({ name, parent: this, sudo: s.sudo, connection, step, file, engine, firewall, tritonReady: gateway ? gateway.ready : ready });
         }
 
         this.endpoint = pulumi.all([ready.stdout, gateway?.ready.stdout]).apply(() => serverEndpoint(s, args.triton.servicePort));
         this.troubleshooting = pulumi.output(
             troubleshootingCommands(s, args.triton.servicePort, {
                 logShipperContainer: shipper?.container.name,
+                modelContainer: gw ? slotContainerName(slots.active) : CONTAINER_NAME,
+                slotAdminSocket: gw?.slotRouting?.adminSocketHostPath,
                 gateway: gw && gatewayArgs && {
                     containerName: SERVER_GATEWAY_CONTAINER,
                     tritonHttpPort: gw.triton.httpPort,
@@ -462,7 +539,8 @@ export class LightweightServer extends pulumi.ComponentResource {
             },
             // Host ports 80 and 18789: after Triton's container (which may have held 18789 before the
             // gateway existed) and before a replacement binds them again.
-            { parent: this, provider: ctx.engine, dependsOn: [config, secret, ...(previous ? [previous] : []), ctx.triton, ctx.firewall], deleteBeforeReplace: true },
+            // And after the slot switch step, which writes the slot router's file haproxy reads at start.
+            { parent: this, provider: ctx.engine, dependsOn: [config, secret, ...(previous ? [previous] : []), ctx.triton, ctx.tritonReady, ctx.firewall], deleteBeforeReplace: true },
         );
         const ready = step(
             "gateway-ready",

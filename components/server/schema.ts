@@ -57,8 +57,22 @@ export const serverSchema = z.strictObject({
         .string()
         .regex(/^(ssh-ed25519|ecdsa-sha2-nistp(256|384|521)|ssh-rsa) [A-Za-z0-9+/]+=*$/, { error: "expected `<type> <base64>`, e.g. the output of ssh-keyscan without the host" })
         .optional(),
-    /** Pinned model container image (a stand-in that answers /v2/health/ready is allowed for tests). */
-    image: pinnedImage.default("nvcr.io/nvidia/tritonserver:23.12-py3"),
+    /**
+     * The former single model image. The server now runs the blue-green slots of the definition
+     * (`slots.<slot>.image`, `activeSlot`), as Kubernetes does. A stack that still sets this and no `slots`
+     * runs it in the active slot, with the other slot empty; with `slots` set it must equal the active
+     * slot's image. Prefer `slots`.
+     */
+    image: pinnedImage.optional(),
+    /**
+     * R16: what the slot that does not serve does between releases. `stopped` (the default): its container
+     * stays on the server but does not run, so a 2-4 GiB server holds one model in memory; a rollback then
+     * starts it and waits for its models to load before switching (no request is dropped, the switch takes
+     * the load time). `warm`: it keeps running, holding a second copy of the models, for an instant
+     * rollback. Either way both slots run while a switch waits for the new one.
+     * @default "stopped"
+     */
+    idleSlot: z.enum(["warm", "stopped"]).default("stopped"),
     /** R8 host name (CNAME to the server); the endpoint uses it when set. */
     domain: z
         .string()

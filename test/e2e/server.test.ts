@@ -16,12 +16,17 @@
 //   securityGroup.sshCidrs; every other port is dropped, a port Docker publishes for a container included;
 //   root and password logins are refused;
 // - the log shipper (the collector the project builds, as an image) sends Triton's log lines to MinIO;
+// - R16 blue-green: while clients send requests through the gateway, `up` releases a new image into the idle
+//   slot and switches to it, and a rollback switches back: no request fails, every request sent after the
+//   switch is answered by the new slot's release, the old slot is stopped, the preview of the rollback is
+//   the switch step alone, and only the last three releases' images stay on the host;
 // - a second `up` changes nothing, `refresh` finds no drift, `destroy` removes the containers and leaves
 //   the host reachable over SSH; no run leaves the SSH key or a socket on this machine.
 // Needs root (CI runs as root) and what `npm test` installs first; without it the suite fails, it never skips.
 import { CommandError, Stack, UpResult } from "@pulumi/pulumi/automation";
 import { execFileSync, spawnSync } from "child_process";
 import * as fs from "fs";
+import * as http from "http";
 import * as yaml from "js-yaml";
 import * as os from "os";
 import * as path from "path";
@@ -35,7 +40,8 @@ import { startLogStore, LogStore } from "./support/log-store";
 import { cli, makeSandbox, openStack, REPO_ROOT, repoStackFile, Sandbox } from "./support/project";
 import { CLIENT_IP, HOST_SIDE_IP, hostPrerequisiteProblems, rootProblem, ServerHost, SERVER_IP, SERVER_USER, UNREACHABLE_IP } from "./support/server-host";
 
-const STACK = "server-e2e";
+/** E2E_STACK: another name when two runs share this machine (the run's ssh-agent socket is named after it). */
+const STACK = process.env.E2E_STACK || "server-e2e";
 /** Images built on this machine (support/server-host.sh): the real Triton, a stand-in haproxy, the real collector. */
 const TRITON_IMAGE = "localhost/tritonserver-cpu:e2e-1";
 const GATEWAY_IMAGE = "localhost/haproxy-stand-in:e2e-1";
@@ -48,11 +54,14 @@ const TRITON_METRICS_PORT = 8002;
 /** The example model the stack ships (models/dialogue) and the header of Triton's restricted-API key. */
 const MODEL = "dialogue";
 const ADMIN_HEADER = "triton-admin-key";
-/** Container names of components/server. */
-const TRITON_CONTAINER = "triton-model-server";
+/** Container names of components/server: Triton's blue slot serves first, the green one waits stopped. */
+const TRITON_CONTAINER = "triton-model-server-blue";
+const IDLE_CONTAINER = "triton-model-server-green";
 const GATEWAY_CONTAINER = "triton-gateway";
 const SHIPPER_CONTAINER = `triton-platform-${STACK}-log-shipper`;
-const MANAGED = [TRITON_CONTAINER, GATEWAY_CONTAINER, SHIPPER_CONTAINER];
+const MANAGED = [TRITON_CONTAINER, IDLE_CONTAINER, GATEWAY_CONTAINER, SHIPPER_CONTAINER];
+/** The next release: the same Triton image under a new tag, so its replies name it (TRITON_PLATFORM_RELEASE). */
+const NEXT_IMAGE = "localhost/tritonserver-cpu:e2e-2";
 /** A port the security group does not declare, with a service listening on it (a stray database). */
 const UNDECLARED_PORT = 3306;
 /** A container someone started by hand with a published port (Docker DNATs it past an INPUT-only firewall). */
@@ -68,8 +77,9 @@ const REGION = "us-east-1";
 /** The sshd drop-in of the hardening step and a broken one that makes `sshd -t` fail. */
 const HARDENING_DROPIN = "/etc/ssh/sshd_config.d/00-triton-platform.conf";
 const BROKEN_DROPIN = "/etc/ssh/sshd_config.d/99-broken.conf";
-/** Where the program keeps the run's ssh-agent socket (components/server/ssh.ts). */
+/** Where the program keeps the run's ssh-agent socket (components/server/ssh.ts), named after the stack. */
 const AGENT_DIR = `/tmp/triton-platform-ssh-${process.getuid?.() ?? 0}`;
+const AGENT_SOCKET = `triton-platform-${STACK}.agent`;
 
 type Config = Record<string, any>;
 
@@ -90,7 +100,9 @@ function serverStackConfig(hostKey: string, s3Port: number): Config {
     // The test host's disk is this machine's, shared with every other build and test: its free space moves
     // around the guide's 20 GB (R1), which would fail the preflight for reasons outside this test. The
     // preflight's shortfall path is exercised with minMemoryMiB below.
-    merge("server", { host: SERVER_IP, user: SERVER_USER, hostKey, image: TRITON_IMAGE, readyTimeoutSeconds: 120, minDiskGB: 2 });
+    merge("server", { host: SERVER_IP, user: SERVER_USER, hostKey, readyTimeoutSeconds: 120, minDiskGB: 2 });
+    // Both blue-green slots start on the image built here; blue serves (the stack file's activeSlot).
+    c["triton-platform:slots"] = { blue: { image: TRITON_IMAGE }, green: { image: TRITON_IMAGE } };
     merge("gateway", { image: GATEWAY_IMAGE });
     merge("securityGroup", { sshCidrs: [`${HOST_SIDE_IP}/32`] });
     merge("objectStorage", { endpoint: `http://${HOST_SIDE_IP}:${s3Port}`, region: REGION, forcePathStyle: true });
@@ -131,15 +143,17 @@ function entriesUnder(dir: string): string[] {
 }
 
 /**
- * The run's ssh-agent socket folder once the run is over: the watchdog removes it within a second or two
- * of the CLI's exit, so this waits (at most 15 s) for it to go, and returns what is left.
+ * The run's ssh-agent socket once the run is over: the watchdog removes it (and the folder, when no other
+ * run uses it) within a second or two of the CLI's exit, so this waits (at most 15 s) for it to go, and
+ * returns what is left of this stack's. Another stack's run on this machine may hold the folder meanwhile.
  */
 async function agentLeftovers(): Promise<string[]> {
+    const mine = () => entriesUnder(AGENT_DIR).filter((e) => e.startsWith(AGENT_SOCKET));
     const deadline = Date.now() + 15_000;
-    while (fs.existsSync(AGENT_DIR) && Date.now() < deadline) {
+    while (mine().length > 0 && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 500));
     }
-    return fs.existsSync(AGENT_DIR) ? [AGENT_DIR, ...entriesUnder(AGENT_DIR)] : [];
+    return mine();
 }
 
 interface Shipped {
@@ -275,6 +289,7 @@ if (notRoot) {
             // MinIO on this machine's loopback, reachable from the host at HOST_SIDE_IP (support/log-store.ts).
             store = await startLogStore({ listenOn: HOST_SIDE_IP, bucket: BUCKET, region: REGION });
             imageIds[TRITON_CONTAINER] = host.loadImage("triton", TRITON_IMAGE);
+            imageIds[IDLE_CONTAINER] = imageIds[TRITON_CONTAINER];
             imageIds[GATEWAY_CONTAINER] = host.loadImage("gateway", GATEWAY_IMAGE);
             imageIds[SHIPPER_CONTAINER] = host.loadImage("otelcol", SHIPPER_IMAGE, store.otelcol);
             // A service the security group does not declare, listening on every address of the host.
@@ -391,9 +406,10 @@ if (notRoot) {
             expect(firstUp.summary.result).toBe("succeeded");
             expect(firstUp.outputs.serverEndpoint?.value).toBe(`http://${SERVER_IP}:${SERVICE_PORT}`);
             // Triton, the entry point and the log shipper run the images built here, started by the Docker the bootstrap started.
+            // The idle slot exists on the same image but was never started (server.idleSlot: stopped).
             for (const name of MANAGED) {
                 const [, image, status] = container(name);
-                expect({ name, image, status }).toEqual({ name, image: imageIds[name], status: "running" });
+                expect({ name, image, status }).toEqual({ name, image: imageIds[name], status: name === IDLE_CONTAINER ? "created" : "running" });
             }
             const calls = host.systemctlLog().join("\n");
             expect(calls).toMatch(/systemctl restart docker|systemctl start docker/); // daemon.json written, Docker started
@@ -545,6 +561,11 @@ if (notRoot) {
                 expect(results.containerHealth.stdout).toMatch(/"Status":"healthy"/);
                 expect(results.containerLogs.stdout + results.containerLogs.stderr).toMatch(/successfully loaded 'dialogue'/);
                 expect(results.containerStats.stdout).toMatch(new RegExp(TRITON_CONTAINER));
+                // R16: the gateway routes to blue, green is in maintenance and its container not running.
+                console.log(`slots command: ${commands.slots}\n${results.slots.stdout}`);
+                expect(results.slots.stdout).toMatch(/^blue (?!MAINT)/m);
+                expect(results.slots.stdout).toMatch(/^green MAINT/m);
+                expect(results.slots.stdout).toMatch(new RegExp(`^${IDLE_CONTAINER} Created`, "m"));
                 expect(results.gatewayLogs.stdout + results.gatewayLogs.stderr).toMatch(/route=/);
                 expect(results.logShipperState.stdout).toMatch(/^running restarts=0/);
             } finally {
@@ -694,6 +715,163 @@ if (notRoot) {
             for (const image of [GATEWAY_IMAGE, SHIPPER_IMAGE]) {
                 expect(host.exec(["docker", "image", "inspect", image]).code, image).toBe(0);
             }
+        });
+
+        describe("blue-green: a release and a rollback under load, without a failed request (R16)", () => {
+            /** One request of the load: when it was sent and answered (ms), and the release that answered or the failure. */
+            interface Sample {
+                sentAt: number;
+                doneAt: number;
+                release?: string;
+                failure?: string;
+            }
+            const MAX_REQUESTS = 20_000;
+            const WORKERS = 3;
+            /**
+             * Runs `action` (an `up`) while WORKERS clients send inference requests through the entry point on
+             * 18789 back to back, over kept-alive connections as a platform's client would, until the action
+             * ends and 3 s after (bounded: MAX_REQUESTS). Each sample records which release answered.
+             */
+            const underLoad = async <T>(action: () => Promise<T>): Promise<{ result: T; samples: Sample[]; seconds: number }> => {
+                const bearer = await token(["chat:write"]);
+                const body = inferBody("still there?", []);
+                const agent = new http.Agent({ keepAlive: true, maxSockets: WORKERS });
+                const samples: Sample[] = [];
+                let stopAt = Number.POSITIVE_INFINITY;
+                const once = () =>
+                    new Promise<Sample>((resolve) => {
+                        const sentAt = Date.now();
+                        const done = (s: Omit<Sample, "sentAt" | "doneAt">) => resolve({ sentAt, doneAt: Date.now(), ...s });
+                        const req = http.request(
+                            {
+                                method: "POST",
+                                host: SERVER_IP,
+                                port: SERVICE_PORT,
+                                path: `/v2/models/${MODEL}/infer`,
+                                localAddress: HOST_SIDE_IP,
+                                agent,
+                                timeout: 30_000,
+                                headers: { "content-type": "application/json", authorization: `Bearer ${bearer}`, "content-length": Buffer.byteLength(body) },
+                            },
+                            (res) => {
+                                let text = "";
+                                res.setEncoding("utf8");
+                                res.on("data", (c) => (text += c));
+                                res.on("end", () => {
+                                    if (res.statusCode !== 200) {
+                                        return done({ failure: `${res.statusCode} ${text.slice(0, 200)}` });
+                                    }
+                                    const reply = JSON.parse(text).outputs?.find((o: { name: string }) => o.name === "REPLY")?.data?.[0] as string | undefined;
+                                    const release = /^\[([^\]]+)\]/.exec(reply ?? "")?.[1];
+                                    done(release ? { release } : { failure: `no release in ${JSON.stringify(reply)}` });
+                                });
+                                res.on("error", (e) => done({ failure: e.message }));
+                            },
+                        );
+                        req.on("timeout", () => req.destroy(new Error("timed out after 30 s")));
+                        req.on("error", (e) => done({ failure: e.message }));
+                        req.end(body);
+                    });
+                const worker = async () => {
+                    while (Date.now() < stopAt && samples.length < MAX_REQUESTS) {
+                        samples.push(await once());
+                    }
+                };
+                const started = Date.now();
+                const workers = Array.from({ length: WORKERS }, worker);
+                try {
+                    const result = await action();
+                    stopAt = Date.now() + 3_000;
+                    await Promise.all(workers);
+                    return { result, samples, seconds: (Date.now() - started) / 1000 };
+                } finally {
+                    stopAt = 0;
+                    await Promise.all(workers);
+                    agent.destroy();
+                }
+            };
+            /** The instant the switch step switched the gateway (epoch ms, the host's clock is this machine's). */
+            const switchedAt = async (slot: string) => {
+                const d = (await stack.exportStack()).deployment as { resources: { urn: string; outputs?: { stdout?: string } }[] };
+                const stdout = d.resources.find((r) => r.urn.endsWith("::server-slot-switch"))?.outputs?.stdout ?? "";
+                console.log(`slot-switch step (to ${slot}):\n${stdout}`);
+                const m = new RegExp(`switched the gateway to ${slot} at (\\d+\\.\\d+)`).exec(stdout);
+                expect(m, stdout).not.toBeNull();
+                return Number(m![1]) * 1000;
+            };
+            const setStack = (values: Record<string, unknown>) => {
+                const doc = yaml.load(fs.readFileSync(stackFile(), "utf8")) as Config;
+                for (const [k, v] of Object.entries(values)) {
+                    doc.config[`triton-platform:${k}`] = v;
+                }
+                fs.writeFileSync(stackFile(), yaml.dump(doc));
+            };
+            const tags = () => host.exec(["docker", "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", "localhost/tritonserver-cpu"]).stdout.split("\n").filter(Boolean).sort();
+            const status = (name: string) => container(name)[2];
+            /** What a switch under load must show: no failure, traffic across it, only the new release after it. */
+            const expectCleanSwitch = (samples: Sample[], at: number, from: string, to: string) => {
+                expect(samples.filter((x) => x.failure).map((x) => x.failure).slice(0, 5), "failed requests").toEqual([]);
+                const after = samples.filter((x) => x.sentAt > at);
+                expect(samples.filter((x) => x.doneAt < at && x.release === from).length, `replies from ${from} before the switch`).toBeGreaterThan(0);
+                expect(after.length, "requests after the switch").toBeGreaterThan(0);
+                expect([...new Set(after.map((x) => x.release))], "releases answering after the switch").toEqual([to]);
+            };
+
+            it("releases a new image into the idle slot and switches to it: no request fails, every reply after the switch is the new release", async () => {
+                needsBootstrap();
+                expect(host.exec(["docker", "tag", TRITON_IMAGE, NEXT_IMAGE]).code).toBe(0);
+                const blueBefore = container(TRITON_CONTAINER)[0];
+                // The documented release: the new image into the idle slot, first among the releases, then the switch.
+                const releases = [NEXT_IMAGE, TRITON_IMAGE, "localhost/tritonserver-cpu:e2e-0c"];
+                setStack({ slots: { blue: { image: TRITON_IMAGE }, green: { image: NEXT_IMAGE } }, activeSlot: "green", releases });
+                let out = "";
+                const { result, samples, seconds } = await underLoad(() => stack.up({ onOutput: (o) => (out += o) }));
+                expect(result.summary.result, out).toBe("succeeded");
+                const at = await switchedAt("green");
+                console.log(`release: ${samples.length} requests in ${seconds.toFixed(1)} s under \`up\` (${result.summary.resourceChanges ? JSON.stringify(result.summary.resourceChanges) : ""}), ${samples.filter((x) => x.failure).length} failed, ${samples.filter((x) => x.sentAt > at).length} after the switch`);
+                expectCleanSwitch(samples, at, "e2e-1", "e2e-2");
+                // The old slot is retired (stopped: server.idleSlot), not replaced: it is the rollback.
+                expect(container(TRITON_CONTAINER)[0]).toBe(blueBefore);
+                expect(status(TRITON_CONTAINER)).toBe("exited");
+                expect(status(IDLE_CONTAINER)).toBe("running");
+                // Only the last three releases stay: e2e-0b, no longer among them, is gone.
+                expect(tags()).toEqual([...releases].sort());
+            });
+
+            it("previews a rollback as the routing change alone", async () => {
+                needsBootstrap();
+                setStack({ activeSlot: "blue" });
+                const steps: { op: string; urn: string }[] = [];
+                const preview = await stack.preview({
+                    onEvent: (e) => {
+                        const m = e.resourcePreEvent?.metadata;
+                        if (m) {
+                            steps.push({ op: m.op, urn: m.urn });
+                        }
+                    },
+                });
+                console.log(`rollback preview:\n${preview.stdout}`);
+                const changed = steps.filter((x) => x.op !== "same");
+                expect(changed.length, preview.stdout).toBeGreaterThan(0);
+                expect([...new Set(changed.map((x) => x.urn.split("::").pop()))], preview.stdout).toEqual(["server-slot-switch"]);
+            });
+
+            it("rolls back by switching to the previous slot: no request fails, every reply after the switch is the previous release", async () => {
+                needsBootstrap();
+                const before = MANAGED.map((name) => container(name)[0]);
+                let out = "";
+                const { result, samples, seconds } = await underLoad(() => stack.up({ onOutput: (o) => (out += o) }));
+                expect(result.summary.result, out).toBe("succeeded");
+                const at = await switchedAt("blue");
+                console.log(`rollback: ${samples.length} requests in ${seconds.toFixed(1)} s under \`up\`, ${samples.filter((x) => x.failure).length} failed, ${samples.filter((x) => x.sentAt > at).length} after the switch`);
+                expectCleanSwitch(samples, at, "e2e-2", "e2e-1");
+                // Only the routing changed: the same containers, the stopped slot started again, the other stopped.
+                expect(MANAGED.map((name) => container(name)[0])).toEqual(before);
+                expect(changesOf(result).map(([, n]) => n), out).toEqual([1]);
+                expect(status(TRITON_CONTAINER)).toBe("running");
+                expect(status(IDLE_CONTAINER)).toBe("exited");
+                expect(tags()).toEqual([NEXT_IMAGE, TRITON_IMAGE, "localhost/tritonserver-cpu:e2e-0c"].sort());
+            });
         });
 
         it("changes nothing on a second `up`", async () => {

@@ -88,20 +88,31 @@ function plainLeaks(value: unknown, where: string, secrets: string[], out: strin
 
 describe("LightweightServer with the gateway", () => {
     const settings = gatewaySchema.parse({});
-    const expected = serverGateway({ settings, jwt: JWT, tritonHttpPort: 8000, tritonMetricsPort: 8002 });
+    const expected = serverGateway({
+        settings,
+        jwt: JWT,
+        tritonHttpPort: 8000,
+        tritonMetricsPort: 8002,
+        slotRouting: { fileName: "slots.cfg", adminDir: "/var/lib/triton-platform/gateway-admin", socketName: "admin.sock" },
+    });
     let run: RunResult;
     beforeAll(async () => {
         run = await runMocked(serverProgram({ settings, jwt: JWT }), { stack: "server" });
     });
     const gateway = () => one(run, CONTAINER, "server-gateway");
-    const triton = () => one(run, CONTAINER, "server-model-server");
+    const triton = () => one(run, CONTAINER, "server-model-server-blue");
     const cmd = (role: string) => one(run, COMMAND, `server-${role}`);
 
     it("publishes Triton's HTTP and metrics ports on 127.0.0.1 only: nothing on 18789, nothing on every address", () => {
+        // The active slot's own loopback ports; 8000/8002 are the gateway's slot router in front of them.
         expect(triton().inputs.ports).toEqual([
-            { internal: 8000, external: 8000, ip: "127.0.0.1" },
-            { internal: 8002, external: 8002, ip: "127.0.0.1" },
+            { internal: 8000, external: 8100, ip: "127.0.0.1" },
+            { internal: 8002, external: 8102, ip: "127.0.0.1" },
         ]);
+        const router = cmd("slot-switch").inputs.stdin as string;
+        expect(router).toMatch(/^ {4}bind 127\.0\.0\.1:8000$/m);
+        expect(router).toMatch(/^ {4}bind 127\.0\.0\.1:8002$/m);
+        expect(router).not.toMatch(/bind (:|0\.0\.0\.0:)/);
     });
 
     it("runs the gateway container with the generated haproxy.cfg, on the host network, from the pinned image", () => {
@@ -112,8 +123,12 @@ describe("LightweightServer with the gateway", () => {
         expect(c.inputs.volumes).toEqual([
             { hostPath: "/etc/triton-platform/gateway", containerPath: "/usr/local/etc/haproxy", readOnly: true },
             { hostPath: "/etc/triton-platform/secrets/gateway", containerPath: "/run/secrets/gateway", readOnly: true },
+            // The admin socket's root-only folder: the only writable mount (the switch step talks to haproxy there).
+            { hostPath: "/var/lib/triton-platform/gateway-admin", containerPath: "/run/haproxy-admin", readOnly: false },
         ]);
         expect(c.inputs.entrypoints).toEqual(expected.container.entrypoints);
+        // haproxy.cfg, then the slot router the switch step writes (R16 blue-green).
+        expect(c.inputs.entrypoints[2]).toMatch(/exec haproxy -W -db -f \/usr\/local\/etc\/haproxy\/haproxy\.cfg -f \/usr\/local\/etc\/haproxy\/slots\.cfg$/);
         // The config the container reads is exactly the generated one, written from stdin (no secret in it).
         const config = cmd("gateway-config");
         expect(config.inputs.stdin).toBe(expected.config);
@@ -143,7 +158,7 @@ describe("LightweightServer with the gateway", () => {
     });
 
     it("starts the gateway after Triton's container (which held 18789 before) and after its files, and replaces it delete-first", () => {
-        expect(dependsOnNames(gateway())).toEqual(expect.arrayContaining(["server-gateway-config", "server-gateway-jwt-secret", "server-model-server", "server-firewall"]));
+        expect(dependsOnNames(gateway())).toEqual(expect.arrayContaining(["server-gateway-config", "server-gateway-jwt-secret", "server-model-server-blue", "server-slot-switch", "server-firewall"]));
         expect(gateway().opts.deleteBeforeReplace).toBe(true);
     });
 
@@ -172,11 +187,12 @@ describe("LightweightServer with the gateway", () => {
     });
 
     it("waits for Triton on the loopback (through the gateway it would need a token), then for every gateway listener to refuse a request without a token", () => {
-        const wait = cmd("wait-ready");
-        expect(scriptOf(wait.inputs.create)).toContain("url='http://127.0.0.1:8000/v2/health/ready'");
+        // The active slot's own port (the router in the gateway is not up before the first switch).
+        const wait = cmd("slot-switch");
+        expect(scriptOf(wait.inputs.create)).toContain("ready_url='http://127.0.0.1:8100/v2/health/ready'");
         expect(wait.inputs.create).not.toContain("18789");
         const gw = cmd("gateway-ready");
-        expect(dependsOnNames(gw)).toEqual(["server-gateway", "server-wait-ready"]);
+        expect(dependsOnNames(gw)).toEqual(["server-gateway", "server-slot-switch"]);
         expect(gw.inputs.triggers).toHaveLength(1);
         expect(gw.inputs.create).toMatch(/^sudo -n bash -c '/);
         const script = scriptOf(gw.inputs.create);
@@ -198,7 +214,8 @@ describe("LightweightServer with the gateway", () => {
         expect(t.tritonDirect).toBe("ssh -p 22 ubuntu@203.0.113.10 curl -fsS http://127.0.0.1:8000/v2/health/ready && echo ready");
         expect(t.sendEnvelope).toBe("npm run -s token -- --send http://203.0.113.10:18789/webhook/test");
         expect(t.portReachability).toMatch(/nc -vz 203\.0\.113\.10 18789/);
-        expect(t.containerLogs).toBe("ssh -p 22 ubuntu@203.0.113.10 docker logs --tail 200 triton-model-server");
+        expect(t.containerLogs).toBe("ssh -p 22 ubuntu@203.0.113.10 docker logs --tail 200 triton-model-server-blue");
+        expect(t.slots).toContain("--unix-socket /var/lib/triton-platform/gateway-admin/admin.sock");
     });
 });
 
@@ -353,7 +370,7 @@ describe("the server stack (Pulumi.server.yaml) with the gateway", () => {
 
     it("declares the gateway in front of a loopback-only Triton", () => {
         expect(one(run, CONTAINER, "server-gateway").inputs.name).toBe("triton-gateway");
-        for (const p of one(run, CONTAINER, "server-model-server").inputs.ports) {
+        for (const p of one(run, CONTAINER, "server-model-server-blue").inputs.ports) {
             expect(p.ip).toBe("127.0.0.1");
         }
         expect(run.outputs.serverEndpoint).toBe("http://203.0.113.10:18789");

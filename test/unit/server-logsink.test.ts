@@ -200,7 +200,7 @@ describe("the server stack's log shipper (static object-store keys)", () => {
     });
 
     it("starts Triton with the source label in its json-file log lines, so the shipper picks its logs", () => {
-        const triton = container(run, "model-server").inputs;
+        const triton = container(run, "model-server-blue").inputs;
         expect(triton.labels).toContainEqual({ label: SERVER_COMPONENT_LABEL, value: "model-server" });
         expect(triton.logDriver).toBe("json-file");
         expect(triton.logOpts).toEqual({ labels: SERVER_COMPONENT_LABEL, "max-size": "50m", "max-file": "5" });
@@ -264,9 +264,9 @@ describe("the server's log shipper in other configurations", () => {
 
     it("runs no shipper, and leaves Triton's and the gateway's logging alone, when logSink.enabled is false", async () => {
         const run = await serverStack({ logSink: { enabled: false } });
-        expect(ofType(run, "docker:index/container:Container").map((c) => c.name).sort()).toEqual(["server-gateway", "server-model-server"]);
+        expect(ofType(run, "docker:index/container:Container").map((c) => c.name).sort()).toEqual(["server-gateway", "server-model-server-blue", "server-model-server-green"]);
         expect(ofType(run, "command:remote:Command").filter((c) => c.name.includes("logsink"))).toEqual([]);
-        for (const role of ["model-server", "gateway"]) {
+        for (const role of ["model-server-blue", "model-server-green", "gateway"]) {
             const c = container(run, role).inputs;
             expect((c.labels as { label: string }[]).map((l) => l.label)).not.toContain(SERVER_COMPONENT_LABEL);
             expect(c.logOpts).toEqual({ "max-size": "50m", "max-file": "5" });

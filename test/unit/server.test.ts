@@ -236,11 +236,46 @@ describe("the releases kept on the server (R16)", () => {
         expect(ofType(run, "command:remote:Command").map((c) => c.name)).not.toContain("server-image-retention");
     });
 
-    it("refuses releases that do not hold the server's running image", () => {
+    it("refuses releases that do not hold the images of the server's slots", () => {
         const parsed = parseDefinition({ ...stackFileRaw("server"), releases: ["nvcr.io/nvidia/tritonserver:24.08-py3"] }, { project: PROJECT, stack: "server" });
         expect(parsed.ok).toBe(false);
-        expect(parsed.ok ? [] : parsed.issues.map((i) => `${i.key}: ${i.message}`)).toContainEqual(expect.stringMatching(/server\.image: image "nvcr\.io\/nvidia\/tritonserver:23\.12-py3" is not among the recorded releases/));
+        for (const slot of ["blue", "green"]) {
+            expect(parsed.ok ? [] : parsed.issues.map((i) => `${i.key}: ${i.message}`)).toContainEqual(
+                expect.stringMatching(new RegExp(`slots\\.${slot}\\.image: image "nvcr\\.io/nvidia/tritonserver:23\\.12-py3" is not among the recorded releases`)),
+            );
+        }
         expect(parseDefinition({ ...stackFileRaw("server"), releases: ["nvcr.io/nvidia/tritonserver:23.12-py3"] }, { project: PROJECT, stack: "server" }).ok).toBe(true);
+    });
+});
+
+describe("the server's blue-green slots in the definition (R16)", () => {
+    const parse = (raw: Record<string, unknown>) => parseDefinition(raw, { project: PROJECT, stack: "server" });
+    const issues = (r: ReturnType<typeof parse>) => (r.ok ? [] : r.issues.map((i) => `${i.key}: ${i.message}`));
+    const withoutSlots = Object.fromEntries(Object.entries(stackFileRaw("server") as Record<string, unknown>).filter(([k]) => k !== "slots" && k !== "activeSlot"));
+    const server = withoutSlots.server as Record<string, unknown>;
+
+    it("stops the idle slot by default (one model in memory on a 2-4 GiB server) and accepts warm", () => {
+        expect(serverSchema.parse({ host: "h" }).idleSlot).toBe("stopped");
+        expect(serverSchema.parse({ host: "h", idleSlot: "warm" }).idleSlot).toBe("warm");
+        expect(serverSchema.safeParse({ host: "h", idleSlot: "scaledToZero" }).success).toBe(false);
+    });
+
+    it("runs a stack's former server.image in the active slot, the other slot empty, when it sets no slots", () => {
+        const image = "nvcr.io/nvidia/tritonserver:24.08-py3";
+        const blue = parse({ ...withoutSlots, server: { ...server, image } });
+        expect(issues(blue)).toEqual([]);
+        expect(blue.ok && blue.definition.slots).toEqual({ blue: { image }, green: {} });
+        const green = parse({ ...withoutSlots, activeSlot: "green", server: { ...server, image } });
+        expect(green.ok && green.definition.slots).toEqual({ blue: {}, green: { image } });
+    });
+
+    it("refuses a server.image that is not the active slot's, and an active slot without an image", () => {
+        const slots = { blue: { image: "nvcr.io/nvidia/tritonserver:23.12-py3" }, green: { image: "nvcr.io/nvidia/tritonserver:24.08-py3" } };
+        expect(issues(parse({ ...withoutSlots, slots, server: { ...server, image: "nvcr.io/nvidia/tritonserver:24.08-py3" } }))).toContainEqual(
+            expect.stringMatching(/server\.image: the server runs slots\.blue\.image \("nvcr\.io\/nvidia\/tritonserver:23\.12-py3"\), not server\.image/),
+        );
+        expect(issues(parse({ ...withoutSlots, slots, activeSlot: "green", server: { ...server, image: "nvcr.io/nvidia/tritonserver:24.08-py3" } }))).toEqual([]);
+        expect(issues(parse({ ...withoutSlots, slots: { blue: {}, green: slots.green } }))).toContainEqual(expect.stringMatching(/slots\.blue\.image: the active slot "blue" has no image/));
     });
 });
 
