@@ -33,6 +33,74 @@ export interface Results {
     serving?: ServingResults;
     profiles: { title: string; note?: string; processes: ProfileSummary[] }[];
     errors: { section: string; message: string }[];
+    /** Set when the report joins several partial runs (`--from A,B`): each run and its sections. */
+    merged?: { startedAt: string; finishedAt: string; sections: string[]; loadStart: number[]; loadEnd: number[]; commit: string; modifiedFiles: number }[];
+}
+
+/** The sections a Results holds figures of. */
+const SECTION_FIELDS: Record<string, (keyof Results)[]> = {
+    eval: ["evaluation", "evaluationSdkFloor", "evaluationPrecompiled"],
+    preview: ["previews"],
+    up: ["up"],
+    unit: ["unit", "unitWhatIf"],
+    serving: ["serving"],
+};
+
+/**
+ * Joins the results of partial runs (`npm run bench -- --only ...`, one section per run at most) into
+ * one report's results: each section from the one run that measured it, profiles and errors of all,
+ * and a record of every run (when, its sections, the load at its start and end, its commit) for the
+ * report's header. Throws if two runs measured the same section.
+ */
+export function mergeResults(runs: Results[]): Results {
+    if (runs.length === 0) {
+        throw new Error("nothing to merge");
+    }
+    if (runs.length === 1) {
+        return runs[0];
+    }
+    const sorted = [...runs].sort((a, b) => a.startedAt.localeCompare(b.startedAt));
+    const owner = new Map<string, Results>();
+    for (const r of sorted) {
+        for (const section of r.options.sections) {
+            if (owner.has(section)) {
+                throw new Error(`two runs measured the section ${section} (${owner.get(section)!.startedAt} and ${r.startedAt}): merge runs of different sections`);
+            }
+            owner.set(section, r);
+        }
+    }
+    const optionsFrom = owner.get("preview") ?? owner.get("eval") ?? sorted[0];
+    const last = sorted[sorted.length - 1];
+    const out: Results = {
+        ...sorted[0],
+        finishedAt: sorted.map((r) => r.finishedAt).sort().pop()!,
+        options: { ...optionsFrom.options, sections: [...owner.keys()] },
+        loadEnd: last.loadEnd,
+        engine: sorted.find((r) => r.engine)?.engine,
+        git: last.git,
+        profiles: sorted.flatMap((r) => r.profiles),
+        errors: sorted.flatMap((r) => r.errors),
+        merged: sorted.map((r) => ({
+            startedAt: r.startedAt,
+            finishedAt: r.finishedAt,
+            sections: r.options.sections,
+            loadStart: r.machine.loadavg,
+            loadEnd: r.loadEnd,
+            commit: r.git.commit,
+            modifiedFiles: r.git.modifiedFiles,
+        })),
+    };
+    for (const field of Object.values(SECTION_FIELDS).flat()) {
+        delete (out as unknown as Record<string, unknown>)[field];
+    }
+    for (const [section, r] of owner) {
+        for (const field of SECTION_FIELDS[section] ?? []) {
+            if (r[field] !== undefined) {
+                (out as unknown as Record<string, unknown>)[field] = r[field];
+            }
+        }
+    }
+    return out;
 }
 
 /** One target of the issue and how this run fared against it. */
@@ -260,6 +328,18 @@ export function renderReport(r: Results, findings: string): string {
         "",
         `Runs: ${r.options.runs} per preview and per evaluation size, ${r.options.upRuns} per \`up\`, ${r.options.unitRuns} of the unit suite; ` +
             "figures are medians with the range (min–max) in parentheses. Ratios are ratios of medians of wall time.",
+        ...(r.merged
+            ? [
+                  "",
+                  `This report joins ${r.merged.length} partial runs (\`npm run bench -- --only ...\`, then \`--from\` their results.json files), one after the other on the same machine; each section comes from one run:`,
+                  "",
+                  ...r.merged.map(
+                      (m) =>
+                          `- ${m.sections.join(", ")}: ${m.startedAt} to ${m.finishedAt}, load average ${load(m.loadStart)} at its start and ${load(m.loadEnd)} at its end, ` +
+                          `commit ${m.commit}${m.modifiedFiles ? ` plus ${m.modifiedFiles} uncommitted file(s)` : ""}`,
+                  ),
+              ]
+            : []),
         "",
         "## Machine",
         "",

@@ -21,7 +21,7 @@ import {
 } from "./engine";
 import { measureEvaluation, profileEvaluation } from "./evaluation";
 import { machine } from "./measure";
-import { renderReport, Results, targets } from "./report";
+import { mergeResults, renderReport, Results, targets } from "./report";
 import { measureServing, ServingOptions, stopStartedServers } from "./serving/run";
 import { measureUnitSuite } from "./unit";
 
@@ -57,8 +57,9 @@ const USAGE = `usage: npm run bench -- [options]
   --no-profile     skip profiling the missed targets
   --strict         exit 1 when a target is missed
   --out FILE       report path (default docs/BENCHMARKS.md)
-  --from FILE      measure nothing: render the report again from an earlier run's results.json
-                   (after editing bench/findings.md)
+  --from FILE[,FILE]  measure nothing: render the report again from an earlier run's results.json
+                   (after editing bench/findings.md), or join partial runs of different sections
+                   (--only) into one report
 serving section (real Triton, the generated gateway, k6):
   --rates A,B,C          offered rates, req/s (default 100,200,400,800,1200,1600)
   --dialogue-rates A,B   the dialogue paths' rates, turns or webhook messages/s (default: the --rates)
@@ -185,7 +186,7 @@ export function parseArgs(argv: string[]): Options {
                 o.outGiven = true;
                 break;
             case "--from":
-                o.from = path.resolve(value());
+                o.from = value();
                 break;
             case "--help":
             case "-h":
@@ -250,7 +251,9 @@ function writeReport(results: Results, out: string): void {
 async function main(): Promise<void> {
     const o = parseArgs(process.argv.slice(2));
     if (o.from) {
-        writeReport(JSON.parse(fs.readFileSync(o.from, "utf8")) as Results, o.out);
+        // Several files: partial runs of different sections, joined into one report.
+        const runs = o.from.split(",").map((f) => JSON.parse(fs.readFileSync(path.resolve(f), "utf8")) as Results);
+        writeReport(mergeResults(runs), o.out);
         return;
     }
     process.env.PATH = withoutNpmBins(process.env.PATH ?? "");

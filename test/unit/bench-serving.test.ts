@@ -1,7 +1,7 @@
 // The serving benchmark's parsing and statistics (bench/serving/stats.ts, report.ts): what k6, /proc and
 // haproxy print, and the judgements made on them. The benchmark itself is never a timed test.
 import { describe, expect, it } from "vitest";
-import { loaderVerdict } from "../../bench/report";
+import { loaderVerdict, mergeResults, renderReport, Results } from "../../bench/report";
 import { gatewaySplitText, judgedDialogueText, judgedRate, judgedRates, servingTargets, sweepRows } from "../../bench/serving/report";
 import type { ServingResults, ServingRun } from "../../bench/serving/run";
 import { withoutBackendReuse } from "../../bench/serving/run";
@@ -309,5 +309,48 @@ describe("program loader verdict", () => {
         // tsx on the dev preview alone: 1 - 4.43 / 6.31 = 30 %, closer than ts-node's 33 % over both.
         expect(v.text).toMatch(/over the dev preview, it takes 30 % less wall time than the closest maintained loader \(tsx: 6\.31 s against 4\.43 s\)/);
         expect(loaderVerdict({ label: "own" }, [{ label: "tsx", dev: 1 }])).toBeUndefined();
+    });
+});
+
+describe("joining partial bench runs", () => {
+    const partial = (startedAt: string, sections: string[], extra: Partial<Results>): Results => ({
+        startedAt,
+        finishedAt: startedAt.replace("T08", "T09"),
+        options: { runs: 3, upRuns: 2, unitRuns: 1, sizes: [1, 5, 50], whatIf: true, sections },
+        machine: { cores: 2, cpuModel: "cpu", memoryGiB: 8, os: "Linux", loadavg: [4, 3, 2], node: "v20" } as unknown as Results["machine"],
+        loadEnd: [1, 1, 1],
+        packages: {},
+        git: { commit: "abc1234", modifiedFiles: 0 },
+        profiles: [],
+        errors: [],
+        ...extra,
+    });
+
+    it("takes each section from the run that measured it and records every run for the header", () => {
+        const serving = partial("2026-12-05T08:00:00.000Z", ["serving"], { serving: { runs: [] } as unknown as Results["serving"], profiles: [{ title: "service", processes: [] }] });
+        const rest = partial("2026-12-05T08:30:00.000Z", ["eval", "unit"], { unit: { wallMs: 20_000 } as unknown as Results["unit"], errors: [{ section: "up", message: "x" }] });
+        const m = mergeResults([rest, serving]);
+        expect(m.options.sections).toEqual(["serving", "eval", "unit"]);
+        expect(m.serving).toBe(serving.serving);
+        expect(m.unit).toBe(rest.unit);
+        expect(m.startedAt).toBe(serving.startedAt);
+        expect(m.finishedAt).toBe(rest.finishedAt);
+        expect(m.profiles.map((p) => p.title)).toEqual(["service"]);
+        expect(m.errors).toHaveLength(1);
+        expect(m.merged!.map((r) => r.sections)).toEqual([["serving"], ["eval", "unit"]]);
+        expect(mergeResults([serving])).toBe(serving);
+    });
+
+    it("refuses two runs of the same section", () => {
+        const a = partial("2026-12-05T08:00:00.000Z", ["serving"], {});
+        const b = partial("2026-12-05T08:10:00.000Z", ["serving", "unit"], {});
+        expect(() => mergeResults([a, b])).toThrow(/two runs measured the section serving/);
+    });
+
+    it("says in the report which run each section comes from, with its load", () => {
+        const m = mergeResults([partial("2026-12-05T08:00:00.000Z", ["unit"], {}), partial("2026-12-05T08:30:00.000Z", ["up"], {})]);
+        const text = renderReport(m, "");
+        expect(text).toMatch(/This report joins 2 partial runs/);
+        expect(text).toMatch(/- unit: 2026-12-05T08:00:00\.000Z to 2026-12-05T09:00:00\.000Z, load average 4\.00 \/ 3\.00 \/ 2\.00 at its start/);
     });
 });
