@@ -827,6 +827,7 @@ if (notRoot) {
                 let out = "";
                 const { result, samples, seconds } = await underLoad(() => stack.up({ onOutput: (o) => (out += o) }));
                 expect(result.summary.result, out).toBe("succeeded");
+                console.log(`release up:\n${out}`);
                 const at = await switchedAt("green");
                 console.log(`release: ${samples.length} requests in ${seconds.toFixed(1)} s under \`up\` (${result.summary.resourceChanges ? JSON.stringify(result.summary.resourceChanges) : ""}), ${samples.filter((x) => x.failure).length} failed, ${samples.filter((x) => x.sentAt > at).length} after the switch`);
                 expectCleanSwitch(samples, at, "e2e-1", "e2e-2");
@@ -862,6 +863,7 @@ if (notRoot) {
                 let out = "";
                 const { result, samples, seconds } = await underLoad(() => stack.up({ onOutput: (o) => (out += o) }));
                 expect(result.summary.result, out).toBe("succeeded");
+                console.log(`rollback up:\n${out}`);
                 const at = await switchedAt("blue");
                 console.log(`rollback: ${samples.length} requests in ${seconds.toFixed(1)} s under \`up\`, ${samples.filter((x) => x.failure).length} failed, ${samples.filter((x) => x.sentAt > at).length} after the switch`);
                 expectCleanSwitch(samples, at, "e2e-2", "e2e-1");
