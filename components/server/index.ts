@@ -6,7 +6,18 @@ import * as pulumi from "@pulumi/pulumi";
 import { recommendedLabels } from "../../kit/labels";
 import type { JwtPolicy } from "../gateway/haproxy";
 import type { GatewaySettings } from "../gateway/schema";
-import { SERVER_GATEWAY_CONTAINER, ServerGateway, serverGateway } from "../gateway/server";
+import {
+    checkGatewayServicePort,
+    envelopePath,
+    GATEWAY_READY_TIMEOUT_SECONDS,
+    gatewayContainerArgs,
+    gatewayProbe,
+    previousJwtFileAction,
+    READINESS_PATH,
+    SERVER_GATEWAY_CONTAINER,
+    ServerGateway,
+    serverGateway,
+} from "../gateway/server";
 import type { KeyClaims } from "../keys/claims";
 import { resolveNow } from "../keys/rotation";
 import {
@@ -23,7 +34,6 @@ import {
     usesStaticKeys,
 } from "../logsink";
 import { modelContainerSpec, modelKeyFileOptions, slotContainerSpec, serverEndpoint, TritonSettings, troubleshootingCommands } from "./container";
-import { checkGatewayServicePort, envelopePath, previousJwtFileAction, GATEWAY_READY_TIMEOUT_SECONDS, gatewayContainerArgs, gatewayProbe, READINESS_PATH } from "./gateway";
 import type { ServerSettings } from "./schema";
 import {
     CONTAINER_NAME,
@@ -53,7 +63,6 @@ import { DEFAULT_LOCAL_SSH_DIRECTORY, dockerHost, dockerSshOptions, holdKeyForRu
 
 export * from "./container";
 export * from "./failures";
-export * from "./gateway";
 export * from "./models";
 export * from "./releases";
 export * from "./scripts";
@@ -226,11 +235,88 @@ export class LightweightServer extends pulumi.ComponentResource {
                 this,
             );
         }
+        const { connection, step } = this.remoteSteps(name, s, args.privateKey);
+
+        const { install, firewall, sshd } = this.bootstrap(s, args.firewall, step);
+
+        // Key files: the content travels on stdin (not part of the command line), is secret in the state,
+        // and is not logged.
+        const file = (role: string, o: StdinFileOptions, content: pulumi.Output<string>, secret: boolean) =>
+            step(role, stdinFileScript(o), s.sudo, [install], { stdin: secret ? pulumi.secret(content) : content, logging: "none" }, secret);
+        const k = args.keys;
+        const modelEnv = this.declareKeyFiles(s, k, file);
+
+        const engine = this.dockerEngine(name, s, args, [install, firewall, sshd]);
+
+        // R13: the log shipper next to Triton; Triton's container carries the shipper's source options.
+        const shipper = args.logSink && this.declareLogShipper(name, args.logSink, { s, step, file, install, firewall, engine, instance: args.instance });
+
+        const { ready, container } = this.declareModelServer(name, args, gw, { s, step, install, firewall, engine, modelEnv, shipper });
+
+        const gateway =
+            gw &&
+            gatewayArgs &&
+            this.declareGateway(name, gw, gatewayArgs.settings, {
+                s,
+                step,
+                file,
+                jwtSecret: k.jwtSecret,
+                previousJwt: gatewayArgs.previousJwt && {
+                    secret: pulumi.output(gatewayArgs.previousJwt.secret),
+                    acceptedUntilEpoch: pulumi.output(gatewayArgs.previousJwt.acceptedUntilEpoch),
+                    plan: (until: number) => gatewayFor(gatewayArgs, until),
+                    nowEpochSeconds: Math.floor(resolveNow(args.now).getTime() / 1000),
+                },
+                engine,
+                instance: args.instance,
+                shipper,
+                triton: container,
+                tritonReady: ready,
+                firewall,
+            });
+
+        for (const declare of args.hostServices ?? []) {
+            // Triton is reached through the slot router in the gateway: ready once both are.
+            declare({ name, parent: this, sudo: s.sudo, connection, step, file, engine, firewall, tritonReady: gateway ? gateway.ready : ready });
+        }
+
+        this.endpoint = pulumi.all([ready.stdout, gateway?.ready.stdout]).apply(() => serverEndpoint(s, args.triton.servicePort));
+        this.troubleshooting = pulumi.output(
+            troubleshootingCommands(s, args.triton.servicePort, {
+                logShipperContainer: shipper?.container.name,
+                modelContainer: gw ? slotContainerName(args.slots?.active ?? "blue") : CONTAINER_NAME,
+                slotAdminSocket: gw?.slotRouting?.adminSocketHostPath,
+                gateway: gw && gatewayArgs && {
+                    containerName: SERVER_GATEWAY_CONTAINER,
+                    tritonHttpPort: gw.triton.httpPort,
+                    readinessPath: READINESS_PATH,
+                    envelopePath: envelopePath(gatewayArgs.settings.routes),
+                },
+            }),
+        );
+        this.containerName = container.name;
+        this.gatewayContainerName = gateway ? gateway.container.name : pulumi.output(undefined);
+        this.logDestination = pulumi.output(args.logSink ? `s3://${args.logSink.definition.logSink.bucket}/${args.logSink.definition.logSink.prefix}/` : undefined);
+        this.registerOutputs({
+            endpoint: this.endpoint,
+            troubleshooting: this.troubleshooting,
+            containerName: this.containerName,
+            gatewayContainerName: this.gatewayContainerName,
+            logDestination: this.logDestination,
+        });
+    }
+
+    /**
+     * The SSH connection and the factory of remote steps: each step is a command.remote.Command under this
+     * component, and a failed one is reported with the step, the server and, for connection failures, what
+     * to check.
+     */
+    private remoteSteps(name: string, s: ServerSettings, privateKey: pulumi.Input<string> | undefined): { connection: command.types.input.remote.ConnectionArgs; step: ServerHost["step"] } {
         const connection: command.types.input.remote.ConnectionArgs = {
             host: s.host,
             port: s.sshPort,
             user: s.user,
-            ...(args.privateKey !== undefined ? { privateKey: args.privateKey } : {}),
+            ...(privateKey !== undefined ? { privateKey: privateKey } : {}),
             ...(s.hostKey ? { hostKey: s.hostKey } : {}),
             dialErrorLimit: 10,
             perDialTimeout: 15,
@@ -250,23 +336,34 @@ export class LightweightServer extends pulumi.ComponentResource {
                 { connection, create: remoteCommand(script, { sudo }), ...extra },
                 { parent: this, dependsOn, ...(secretStdin ? { additionalSecretOutputs: ["stdin"] } : {}), ...(failed ? { hooks: { onError: [failed] } } : {}) },
             );
+        return { connection, step };
+    }
 
+    /** The bootstrap, in order: preflight (R1, no root), packages and Docker (R2, R4), the host firewall (R3, R6), sshd hardening (R3). */
+    private bootstrap(
+        s: ServerSettings,
+        fw: LightweightServerArgs["firewall"],
+        step: ServerHost["step"],
+    ): { install: command.remote.Command; firewall: command.remote.Command; sshd: command.remote.Command } {
         // Bootstrap, in order; the preflight needs no root and stops everything below the minimum.
         const preflight = step("preflight", preflightScript({ minMemoryMiB: s.minMemoryMiB, minDiskGB: s.minDiskGB, requireSudo: s.sudo }), false, []);
         const install = step("install", installScript({ user: s.user, modelRepository: s.modelRepository, logRotation: s.logRotation }), s.sudo, [preflight]);
         const firewall = step(
             "firewall",
-            firewallScript({ ruleset: args.firewall.ruleset, sshCheck: args.firewall.sshCheck, sshPort: s.sshPort, table: args.firewall.table, checkTable: args.firewall.checkTable }),
+            firewallScript({ ruleset: fw.ruleset, sshCheck: fw.sshCheck, sshPort: s.sshPort, table: fw.table, checkTable: fw.checkTable }),
             s.sudo,
             [install],
         );
         const sshd = step("sshd", sshdScript(), s.sudo, [firewall]);
+        return { install, firewall, sshd };
+    }
 
-        // Key files: the content travels on stdin (not part of the command line), is secret in the state,
-        // and is not logged. One file per consumer; the API key's secret apart from the key (R5).
-        const file = (role: string, o: StdinFileOptions, content: pulumi.Output<string>, secret: boolean) =>
-            step(role, stdinFileScript(o), s.sudo, [install], { stdin: secret ? pulumi.secret(content) : content, logging: "none" }, secret);
-        const k = args.keys;
+    /**
+     * The key files (R5, R7): one file per consumer, the API key's secret apart from the key, and the
+     * claims the entry point checks beside them. Returns Triton's admin-key file (its revision recreates
+     * the model containers).
+     */
+    private declareKeyFiles(s: ServerSettings, k: ServerKeys, file: ServerHost["file"]): command.remote.Command {
         // Triton's admin key: readable by the model container's user only (server.modelContainerUser).
         const modelEnv = file(
             "model-server-env",
@@ -288,33 +385,59 @@ export class LightweightServer extends pulumi.ComponentResource {
         );
         // What the entry point checks (R5 permissions, R10 claims): not secret, beside the keys.
         file("claims", { path: `${SERVER_ROOT}/claims.json`, mode: "0644", dirMode: "0755" }, k.claims.apply((c) => `${JSON.stringify(c, null, 2)}\n`), false);
+        return modelEnv;
+    }
 
-        // The Docker engine over SSH. Its address resolves only after the bootstrap, so a first preview does
-        // not try to reach a Docker that is not installed yet. The key is held by an ssh-agent of this run
-        // (ssh.ts): nothing is written to the operator's disk but the agent's socket, in a private temporary
-        // folder, gone when the run ends. It starts only when the provider will connect (the address is
-        // known), and never under mocks (no provider connects there).
-        const files = localSshFiles(args.localSsh?.directory ?? DEFAULT_LOCAL_SSH_DIRECTORY, args.localSsh?.name ?? name);
-        const bootstrapped = pulumi.all([install.stdout, firewall.stdout, sshd.stdout]);
+    /**
+     * The Docker engine over SSH. Its address resolves only after the bootstrap (`after`), so a first
+     * preview does not try to reach a Docker that is not installed yet. The key is held by an ssh-agent of
+     * this run (ssh.ts): nothing is written to the operator's disk but the agent's socket, in a private
+     * temporary folder, gone when the run ends. It starts only when the provider will connect (the
+     * address is known), and never under mocks (no provider connects there).
+     */
+    private dockerEngine(name: string, s: ServerSettings, args: Pick<LightweightServerArgs, "privateKey" | "localSsh">, after: command.remote.Command[]): docker.Provider {
+        const { privateKey, localSsh } = args;
+        const files = localSshFiles(localSsh?.directory ?? DEFAULT_LOCAL_SSH_DIRECTORY, localSsh?.name ?? name);
+        const bootstrapped = pulumi.all(after.map((c) => c.stdout));
         const keyHeld =
-            args.privateKey !== undefined
-                ? pulumi.unsecret(pulumi.all([bootstrapped, args.privateKey]).apply(([, key]) => (onRealEngine() ? holdKeyForRun(files, key) : files.agentSocket)))
+            privateKey !== undefined
+                ? pulumi.unsecret(pulumi.all([bootstrapped, privateKey]).apply(([, key]) => (onRealEngine() ? holdKeyForRun(files, key) : files.agentSocket)))
                 : pulumi.output("");
-        const engine = new docker.Provider(
+        return new docker.Provider(
             `${name}-docker`,
             {
                 host: pulumi.all([bootstrapped, keyHeld]).apply(() => dockerHost(s.user, s.host, s.sshPort)),
                 sshOpts: dockerSshOptions({
                     files,
-                    withKey: args.privateKey !== undefined,
+                    withKey: privateKey !== undefined,
                     hostKey: s.hostKey ? { pattern: knownHostsPattern(s.host, s.sshPort), key: s.hostKey } : undefined,
                 }),
             },
             { parent: this },
         );
-        // R13: the log shipper next to Triton; Triton's container carries the shipper's source options.
-        const shipper = args.logSink && this.declareLogShipper(name, args.logSink, { s, step, file, install, firewall, engine, instance: args.instance });
+    }
 
+    /**
+     * The model server (R7, R16): the shipped model repository, a Triton container per blue-green slot
+     * behind the gateway's slot router and the switch step (or, without the gateway, the active slot's
+     * image as the one container on the service port and a readiness wait), then the image retention of
+     * the last releases. Returns the step after which Triton serves, and the serving container.
+     */
+    private declareModelServer(
+        name: string,
+        args: LightweightServerArgs,
+        gw: ServerGateway | undefined,
+        ctx: {
+            s: ServerSettings;
+            step: ServerHost["step"];
+            install: command.remote.Command;
+            firewall: command.remote.Command;
+            engine: docker.Provider;
+            modelEnv: command.remote.Command;
+            shipper: ServerLogShipper | undefined;
+        },
+    ): { ready: command.remote.Command; container: docker.Container } {
+        const { s, step, install, firewall, engine, modelEnv, shipper } = ctx;
         // The model repository (mounted read-only): Triton reads it at start only (--model-control-mode=none),
         // so a changed repository (a new step id) recreates the container.
         const repository =
@@ -357,7 +480,7 @@ export class LightweightServer extends pulumi.ComponentResource {
             // ports; the switch step makes the active one serve. Nothing here depends on activeSlot but that
             // step (and, at creation only, whether a stopped-idle slot starts), so a switch previews as that
             // step alone.
-            checkSlotPorts(args.triton.ports, { "the gateway's statistics port (gateway.statsPort)": gatewayArgs!.settings.statsPort });
+            checkSlotPorts(args.triton.ports, { "the gateway's statistics port (gateway.statsPort)": args.gateway!.settings.statsPort });
             const deployed = SLOT_NAMES.filter((slot) => slots.images[slot] !== undefined);
             for (const slot of deployed) {
                 const ports = slotPorts(slot, args.triton.ports);
@@ -414,57 +537,7 @@ export class LightweightServer extends pulumi.ComponentResource {
         if (args.releases && args.releases.length > 0) {
             step("image-retention", imageRetentionScript(args.releases), s.sudo, [ready], { triggers: slotContainers.map((c) => c.id) });
         }
-        const gateway =
-            gw &&
-            gatewayArgs &&
-            this.declareGateway(name, gw, gatewayArgs.settings, {
-                s,
-                step,
-                file,
-                jwtSecret: k.jwtSecret,
-                previousJwt: gatewayArgs.previousJwt && {
-                    secret: pulumi.output(gatewayArgs.previousJwt.secret),
-                    acceptedUntilEpoch: pulumi.output(gatewayArgs.previousJwt.acceptedUntilEpoch),
-                    plan: (until: number) => gatewayFor(gatewayArgs, until),
-                    nowEpochSeconds: Math.floor(resolveNow(args.now).getTime() / 1000),
-                },
-                engine,
-                instance: args.instance,
-                shipper,
-                triton: container,
-                tritonReady: ready,
-                firewall,
-            });
-
-        for (const declare of args.hostServices ?? []) {
-            // Triton is reached through the slot router in the gateway: ready once both are.
-            declare({ name, parent: this, sudo: s.sudo, connection, step, file, engine, firewall, tritonReady: gateway ? gateway.ready : ready });
-        }
-
-        this.endpoint = pulumi.all([ready.stdout, gateway?.ready.stdout]).apply(() => serverEndpoint(s, args.triton.servicePort));
-        this.troubleshooting = pulumi.output(
-            troubleshootingCommands(s, args.triton.servicePort, {
-                logShipperContainer: shipper?.container.name,
-                modelContainer: gw ? slotContainerName(slots.active) : CONTAINER_NAME,
-                slotAdminSocket: gw?.slotRouting?.adminSocketHostPath,
-                gateway: gw && gatewayArgs && {
-                    containerName: SERVER_GATEWAY_CONTAINER,
-                    tritonHttpPort: gw.triton.httpPort,
-                    readinessPath: READINESS_PATH,
-                    envelopePath: envelopePath(gatewayArgs.settings.routes),
-                },
-            }),
-        );
-        this.containerName = container.name;
-        this.gatewayContainerName = gateway ? gateway.container.name : pulumi.output(undefined);
-        this.logDestination = pulumi.output(args.logSink ? `s3://${args.logSink.definition.logSink.bucket}/${args.logSink.definition.logSink.prefix}/` : undefined);
-        this.registerOutputs({
-            endpoint: this.endpoint,
-            troubleshooting: this.troubleshooting,
-            containerName: this.containerName,
-            gatewayContainerName: this.gatewayContainerName,
-            logDestination: this.logDestination,
-        });
+        return { ready, container };
     }
 
     /**

@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { renderHaproxyConfig } from "../../components/gateway/haproxy";
 import { DEFAULT_ROUTES, gatewaySchema, routeSchema } from "../../components/gateway/schema";
 import { serverGateway } from "../../components/gateway/server";
-import { gatewayProbe } from "../../components/server/gateway";
+import { gatewayProbe } from "../../components/gateway/server";
 import { buildClaims } from "../../components/keys/claims";
 import { mintToken } from "../../components/keys/jwt";
 import { keysSchema } from "../../components/keys/schema";

@@ -14,7 +14,8 @@ import { SERVER_GATEWAY_CONTAINER, serverGateway } from "../../components/gatewa
 import { jwtRotation, KEY_ROLES, resolveNow } from "../../components/keys";
 import { buildClaims } from "../../components/keys/claims";
 import { keysSchema } from "../../components/keys/schema";
-import { checkGatewayServicePort, envelopePath, gatewayContainerArgs, gatewayProbe, LightweightServer, ServerGatewayOptions } from "../../components/server";
+import { checkGatewayServicePort, envelopePath, gatewayContainerArgs, gatewayProbe } from "../../components/gateway/server";
+import { LightweightServer, ServerGatewayOptions } from "../../components/server";
 import { serverSchema } from "../../components/server/schema";
 import { loadDefinition, readSecrets } from "../../stack/definition";
 import { deployPlatform } from "../../stack/program";
