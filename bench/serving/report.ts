@@ -344,7 +344,9 @@ function webhookSection(rows: SweepRow[]): string[] {
         "",
         `Acknowledgement (202) times of \`POST /webhook/bench\` (R9: < ${WEBHOOK_ACK_BUDGET_MS} ms), and the replies the loopback receiver got once the service's ` +
             "queue drained (the service delivers at most 4 at once per replica, from a queue of at most 1000: past that it answers 503 `overloaded`, counted apart). " +
-            "Error replies are deliveries of an error answer (model_timeout and the like); retried and failed are the service's own delivery counters.",
+            "Acknowledged counts the 202s the service sent (its own counter: under saturation k6 gives up on some requests the service still accepted, " +
+            "and their replies are delivered too). Error replies are deliveries of an error answer (model_timeout and the like); retried and failed are " +
+            "the service's own delivery counters.",
         "",
         table(
             ["rate (msg/s)", "path", "served", "ack p50", "ack p95", "ack p99", "max", "errors (503s)", "acknowledged", "replies delivered", "error replies", "retried / failed", "drained within"],
