@@ -28,6 +28,9 @@ export default defineConfig({
                     isolate: false,
                     setupFiles: ["test/support/process-state.ts"],
                     testTimeout: 30_000,
+                    // Hooks run whole programs under mocks (blue-green: two per file); on a loaded machine they outlast
+                    // vitest's 10 s hook default.
+                    hookTimeout: 30_000,
                 },
             },
             {
