@@ -725,7 +725,7 @@ if (notRoot) {
                 release?: string;
                 failure?: string;
             }
-            const MAX_REQUESTS = 20_000;
+            const MAX_REQUESTS = 60_000;
             const WORKERS = 3;
             /**
              * Runs `action` (an `up`) while WORKERS clients send inference requests through the entry point on
@@ -873,6 +873,29 @@ if (notRoot) {
                 expect(status(TRITON_CONTAINER)).toBe("running");
                 expect(status(IDLE_CONTAINER)).toBe("exited");
                 expect(tags()).toEqual([NEXT_IMAGE, TRITON_IMAGE, "localhost/tritonserver-cpu:e2e-0c"].sort());
+            });
+
+            it("keeps the idle slot running with server.idleSlot warm: a switch then starts and stops nothing, still without a failed request", async () => {
+                needsBootstrap();
+                // The setting alone: the switch step starts the stopped green slot and leaves blue serving.
+                const doc = yaml.load(fs.readFileSync(stackFile(), "utf8")) as Config;
+                doc.config["triton-platform:server"] = { ...doc.config["triton-platform:server"], idleSlot: "warm" };
+                fs.writeFileSync(stackFile(), yaml.dump(doc));
+                const warmed = await stack.up();
+                expect(warmed.summary.result).toBe("succeeded");
+                expect([status(TRITON_CONTAINER), status(IDLE_CONTAINER)]).toEqual(["running", "running"]);
+                setStack({ activeSlot: "green" });
+                let out = "";
+                const { result, samples, seconds } = await underLoad(() => stack.up({ onOutput: (o) => (out += o) }));
+                expect(result.summary.result, out).toBe("succeeded");
+                const at = await switchedAt("green");
+                console.log(`warm switch: ${samples.length} requests in ${seconds.toFixed(1)} s under \`up\`, ${samples.filter((x) => x.failure).length} failed, ${samples.filter((x) => x.sentAt > at).length} after the switch`);
+                expectCleanSwitch(samples, at, "e2e-1", "e2e-2");
+                const d = (await stack.exportStack()).deployment as { resources: { urn: string; outputs?: { stdout?: string } }[] };
+                const stdout = d.resources.find((r) => r.urn.endsWith("::server-slot-switch"))?.outputs?.stdout ?? "";
+                expect(stdout).not.toMatch(/^(started|stopped) /m);
+                expect(stdout).toMatch(/triton-model-server-blue running \(server\.idleSlot: warm\)/);
+                expect([status(TRITON_CONTAINER), status(IDLE_CONTAINER)]).toEqual(["running", "running"]);
             });
         });
 

@@ -16,7 +16,8 @@ for (const stack of ["dev", "prod"]) {
             const config = stackFileConfig(stack);
             blue = await runMocked(program, { stack, config: { ...config, [`${PROJECT}:activeSlot`]: "blue" } });
             green = await runMocked(program, { stack, config: { ...config, [`${PROJECT}:activeSlot`]: "green" } });
-        });
+            // Two whole programs under mocks: beyond the 10 s default hook timeout on a busy machine.
+        }, 60_000);
 
         it("declares the same resources in both runs", () => {
             const names = (r: RunResult) => r.resources.map((x) => `${x.type}::${x.name}`).sort();
@@ -91,7 +92,7 @@ describe("blue-green switch on the server definition (Pulumi.server.yaml)", () =
         const config = stackFileConfig("server");
         blue = await runMocked(program, { stack: "server", config: { ...config, [`${PROJECT}:activeSlot`]: "blue" } });
         green = await runMocked(program, { stack: "server", config: { ...config, [`${PROJECT}:activeSlot`]: "green" } });
-    });
+    }, 60_000);
 
     it("declares the same resources in both runs, a Triton container per slot", () => {
         const names = (r: RunResult) => r.resources.map((x) => `${x.type}::${x.name}`).sort();
