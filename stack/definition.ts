@@ -22,6 +22,7 @@ import { securityGroupIssues, securityPolicyInput } from "../components/network/
 import { securityGroupSchema } from "../components/network/schema";
 import { ALERT_WEBHOOK_SECRET, monitoringSchema } from "../components/observability/schema";
 import { serverSchema } from "../components/server/schema";
+import { checkSlotPorts } from "../components/server/slots";
 import { objectStorageSchema } from "../kit/object-storage";
 import {
     controlCharIssues,
@@ -284,6 +285,21 @@ const crossRules: { keys: (keyof Parsed)[]; check: (d: Parsed, issue: Report) =>
                         issue(["slots", slot, "image"], `image "${image}" is not among the recorded releases: add it to releases (newest first)`);
                     }
                 }
+            }
+        },
+    },
+    {
+        // The server's blue-green slots sit at Triton's ports + 100 and + 200 on its loopback, behind the
+        // gateway's slot router on Triton's own ports: none of them may meet another.
+        keys: ["server", "modelService", "gateway"],
+        check: (d, issue) => {
+            if (!d.server || !d.gateway.enabled) {
+                return;
+            }
+            try {
+                checkSlotPorts(d.modelService.ports, { "the gateway's statistics port (gateway.statsPort)": d.gateway.statsPort });
+            } catch (e) {
+                issue(["modelService", "ports"], (e as Error).message);
             }
         },
     },

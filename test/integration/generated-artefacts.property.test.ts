@@ -2,7 +2,7 @@
 // too, and no setting adds a directive of its own. fast-check generates definitions (mostly valid
 // values, sometimes hostile ones: newlines, quotes, '#', '$', '\', braces, spaces, '%'), the program's
 // own parser decides, and every accepted definition's artefacts go through their real tools:
-//   haproxy.cfg (Kubernetes and server)  haproxy -c
+//   haproxy.cfg (Kubernetes and server)  haproxy -c (the server's with its blue-green slot router after it)
 //   nftables ruleset + SSH check table   nft -c -f (in a throw-away network namespace)
 //   server scripts                        bash -n, then shellcheck over every distinct script
 //   sshd drop-in                          sshd -t (it holds no setting: checked once, and shown constant)
@@ -27,6 +27,7 @@ import { kubernetesShipperConfig, renderConfig, serverShipperConfig } from "../.
 import { buildSecurityPolicy, NFT_CHECK_TABLE, NFT_TABLE, renderNftables, renderSshCheckTable, securityPolicyInput } from "../../components/network";
 import { monitoringRuleGroups } from "../../components/observability";
 import { firewallScript, installScript, preflightScript, SSHD_DROPIN, waitReadyScript } from "../../components/server/scripts";
+import { slotRoutingConfig, slotSwitchScript } from "../../components/server/slots";
 import { parseDefinition, StackDefinition } from "../../stack/definition";
 import { PROJECT } from "../support/harness";
 import { requireNetns } from "../support/netns";
@@ -151,6 +152,8 @@ function raw(s: Shape, side: 0 | 1): Record<string, unknown> {
 interface Artefacts {
     haproxyK8s: string;
     haproxyServer: string;
+    /** The server's blue-green slot router, loaded after haproxyServer (components/server/slots.ts). */
+    slotRouter: string;
     nft: string;
     scripts: Record<string, string>;
     shipperK8s: string;
@@ -168,12 +171,24 @@ function artefacts(def: StackDefinition): Artefacts {
     return {
         haproxyK8s: kubernetesGatewayConfig({ settings: def.gateway, jwt, serviceName: "triton-1a2b3c", namespace: def.namespace, httpPort: 18789, metricsPort: 8002 }),
         haproxyServer: serverGateway({ settings: def.gateway, jwt }).config,
+        slotRouter: slotRoutingConfig({ active: def.activeSlot, deployed: ["blue", "green"], router: def.modelService.ports, triton: def.modelService.ports, adminSocket: "/run/haproxy-admin/admin.sock" }),
         nft: `${ruleset}\n${sshCheck}`,
         scripts: {
             preflight: preflightScript({ minMemoryMiB: s.minMemoryMiB, minDiskGB: s.minDiskGB, requireSudo: s.sudo }),
             install: installScript({ user: s.user, modelRepository: s.modelRepository, logRotation: s.logRotation }),
             firewall: firewallScript({ ruleset, sshCheck, sshPort: s.sshPort, table: NFT_TABLE, checkTable: NFT_CHECK_TABLE }),
             waitReady: waitReadyScript({ url: `http://127.0.0.1:${def.modelService.ports.http}/v2/health/ready`, timeoutSeconds: s.readyTimeoutSeconds, containerName: "triton-model-server" }),
+            slotSwitch: slotSwitchScript({
+                active: def.activeSlot,
+                deployed: ["blue", "green"],
+                idle: s.idleSlot,
+                triton: def.modelService.ports,
+                routingFile: "/etc/triton-platform/gateway/slots.cfg",
+                adminDir: "/var/lib/triton-platform/gateway-admin",
+                adminSocket: "/var/lib/triton-platform/gateway-admin/admin.sock",
+                timeoutSeconds: s.readyTimeoutSeconds,
+                stopSeconds: def.modelService.exitTimeoutSeconds + 5,
+            }),
         },
         shipperK8s: renderConfig(kubernetesShipperConfig({ sink: def.logSink, store: def.objectStorage, identity, namespace: def.namespace })),
         shipperServer: renderConfig(serverShipperConfig({ sink: def.logSink, store: def.objectStorage, identity, zone: s.zone, hostName: s.domain ?? s.host })),
@@ -293,6 +308,9 @@ describe("generated artefacts of any accepted definition pass their real tools (
                     const r = run("haproxy", ["-c", "-f", write(name, cfg)], { JWT_SECRET });
                     expect(r.code, `${name}: ${r.out}`).toBe(0);
                 }
+                // The server's haproxy loads the slot router after its haproxy.cfg.
+                const both = run("haproxy", ["-c", "-f", write("haproxy-server.cfg", a.haproxyServer), "-f", write("slots.cfg", a.slotRouter)], { JWT_SECRET });
+                expect(both.code, `haproxy-server.cfg + slots.cfg: ${both.out}`).toBe(0);
                 expectSameShape("haproxy-k8s.cfg", skeleton(a.haproxyK8s, HAPROXY_QUOTES), skeleton(b.haproxyK8s, HAPROXY_QUOTES), a.haproxyK8s);
                 expectSameShape("haproxy-server.cfg", skeleton(a.haproxyServer, HAPROXY_QUOTES), skeleton(b.haproxyServer, HAPROXY_QUOTES), a.haproxyServer);
 

@@ -277,6 +277,11 @@ describe("the server's blue-green slots in the definition (R16)", () => {
         expect(issues(parse({ ...withoutSlots, slots, activeSlot: "green", server: { ...server, image: "nvcr.io/nvidia/tritonserver:24.08-py3" } }))).toEqual([]);
         expect(issues(parse({ ...withoutSlots, slots: { blue: {}, green: slots.green } }))).toContainEqual(expect.stringMatching(/slots\.blue\.image: the active slot "blue" has no image/));
     });
+
+    it("refuses Triton ports whose slots' loopback ports would collide, naming modelService.ports", () => {
+        const r = parse({ ...stackFileRaw("server"), modelService: { ports: { http: 8000, grpc: 8001, metrics: 8100 } } });
+        expect(issues(r)).toContainEqual(expect.stringMatching(/modelService\.ports: the blue slot's http port 8100 \(modelService\.ports\.http \+ 100\) is already taken by the slot router/));
+    });
 });
 
 describe("the model repository (server.modelSource)", () => {
