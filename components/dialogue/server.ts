@@ -10,7 +10,7 @@ import { recommendedLabels } from "../../kit/labels";
 import { quantityValue } from "../../kit/schema";
 import type { ServerHost } from "../server";
 import { dockerCapabilities, memoryLimitMiB } from "../server/container";
-import type { StdinFileOptions } from "../server/scripts";
+import { shq, type StdinFileOptions } from "../server/scripts";
 import { DIALOGUE_UID, dialogueRuntimeConfig, REDIS_UID, redisConfig, SECRET_FILES, SECRETS_DIR } from "./config";
 import { DialogueSettings } from "./schema";
 
@@ -142,6 +142,46 @@ export function loadImageScript(imageId: string): string {
     ].join("\n");
 }
 
+/** Upper bound of the wait for the service to answer its readiness probe after its container (re)starts. */
+export const DIALOGUE_READY_TIMEOUT_SECONDS = 120;
+
+/**
+ * The script that waits (bounded) until the service answers `/readyz` (it then listens and reaches Redis):
+ * the container's `mustRun` only says the process started, and a service that exits at once (an unreadable
+ * secret file, a bad configuration) would restart in a loop behind a successful `pulumi up`. On timeout it
+ * prints the last answer and both containers' state and log lines. Pure; holds no secret.
+ */
+export function dialogueReadyScript(o: { healthUrl: string; timeoutSeconds: number; intervalSeconds?: number }): string {
+    const containers = [SERVER_DIALOGUE_CONTAINER, SERVER_REDIS_CONTAINER];
+    return [
+        "set -eu",
+        `url=${shq(o.healthUrl)}`,
+        `timeout=${o.timeoutSeconds}`,
+        `interval=${o.intervalSeconds ?? 1}`,
+        "SECONDS=0",
+        "attempts=0",
+        "last=''",
+        "while true; do",
+        "  attempts=$((attempts + 1))",
+        '  if last="$(curl -fsS --max-time 5 "$url" 2>&1)"; then',
+        `    echo "dialogue service ready after \${SECONDS}s ($attempts attempts): $url"`,
+        "    exit 0",
+        "  fi",
+        '  if [ "$SECONDS" -ge "$timeout" ]; then break; fi',
+        '  sleep "$interval"',
+        "done",
+        "{",
+        `  echo "timed out after \${timeout}s waiting for the dialogue service to answer $url ($attempts attempts); last answer: \${last:-none}"`,
+        `  for c in ${containers.join(" ")}; do`,
+        `    echo "--- $c: $(docker inspect --format '{{.State.Status}} restarts={{.RestartCount}} exit={{.State.ExitCode}}' "$c" 2>&1)"`,
+        '    docker logs --tail 20 "$c" 2>&1 || true',
+        "  done",
+        "} >&2",
+        "exit 1",
+        "",
+    ].join("\n");
+}
+
 /** Inputs of {@link serverDialogueService}. */
 export interface ServerDialogueServiceArgs {
     settings: DialogueSettings;
@@ -193,7 +233,7 @@ export function serverDialogueService(a: ServerDialogueServiceArgs): (host: Serv
             },
             { ...parent, provider: h.engine, dependsOn: [redisConf, h.firewall], deleteBeforeReplace: true },
         );
-        new docker.Container(
+        const service = new docker.Container(
             `${h.name}-dialogue`,
             {
                 ...plan.serviceContainer,
@@ -209,5 +249,9 @@ export function serverDialogueService(a: ServerDialogueServiceArgs): (host: Serv
             },
             { ...parent, provider: h.engine, dependsOn: [load, config, hmac, redisPassword, redis, h.tritonReady, ...(urls ? [urls] : [])], deleteBeforeReplace: true },
         );
+        // `up` succeeds only once the service answers (it listens and reaches Redis); again after each new container.
+        h.step("dialogue-ready", dialogueReadyScript({ healthUrl: plan.healthUrl, timeoutSeconds: DIALOGUE_READY_TIMEOUT_SECONDS }), h.sudo, [service, redis], {
+            triggers: [service.id, redis.id],
+        });
     };
 }

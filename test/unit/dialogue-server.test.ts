@@ -3,7 +3,7 @@
 // under mocks with `dialogue.server` set (the gateway's dialogue routes to the service on 127.0.0.1,
 // secrets on stdin only, the image loaded from the archive, containers after Triton is ready).
 import { beforeAll, describe, expect, it } from "vitest";
-import { dialogueSchema, loadImageScript, redisConfig, SERVER_DIALOGUE_PORTS, serverDialogue, serverRedisPassword } from "../../components/dialogue";
+import { dialogueReadyScript, dialogueSchema, loadImageScript, redisConfig, SERVER_DIALOGUE_PORTS, serverDialogue, serverRedisPassword } from "../../components/dialogue";
 import { SERVER_GATEWAY_PORTS } from "../../components/gateway/server";
 import { parseRuntimeConfig } from "../../services/dialogue/config";
 import { loadDefinition, readSecrets } from "../../stack/definition";
@@ -48,6 +48,14 @@ describe("the dialogue service's plan for the server", () => {
         expect(() => redisConfig(settings, 6379, "a b\nport 1")).toThrow(/letters and digits/);
     });
 
+    it("waits for the service's readiness probe, bounded, and names both containers when it times out", () => {
+        const script = dialogueReadyScript({ healthUrl: plan.healthUrl, timeoutSeconds: 120 });
+        expect(script).toContain(`url='http://127.0.0.1:${SERVER_DIALOGUE_PORTS.admin}/readyz'`);
+        expect(script).toContain("timeout=120");
+        expect(script).toMatch(/for c in triton-dialogue triton-dialogue-redis; do/);
+        expect(script).toMatch(/^exit 1$/m);
+    });
+
     it("loads the image archive and checks the id it expects", () => {
         expect(loadImageScript(IMAGE_ID)).toContain(`docker image inspect ${IMAGE_ID}`);
         expect(() => loadImageScript("latest")).toThrow(/sha256/);
@@ -88,6 +96,15 @@ describe("the server stack with the dialogue service, under mocks", () => {
         expect(one(run, "command:remote:Command", "server-dialogue-image-load").inputs.create).toContain(`docker image inspect ${IMAGE_ID}`);
         expect(ofType(run, "command:remote:CopyToRemote").map((c) => c.name)).toEqual(["server-dialogue-image-archive"]);
         expect(one(run, "docker:index/container:Container", "server-dialogue-redis").inputs.networkMode).toBe("host");
+    });
+
+    it("finishes `up` only once the service answers its readiness probe, again after each new container", () => {
+        const ready = command("server-dialogue-ready");
+        expect(ready.inputs.create).toContain(`http://127.0.0.1:${SERVER_DIALOGUE_PORTS.admin}/readyz`);
+        const names = (ready.opts.dependsOn as unknown as { __name: string }[]).map((r) => r.__name);
+        expect(names).toEqual(expect.arrayContaining(["server-dialogue", "server-dialogue-redis"]));
+        // Re-run when either container is replaced (their ids are the triggers).
+        expect(ready.inputs.triggers).toHaveLength(2);
     });
 
     it("leaves the server as it was without dialogue.server: no dialogue containers, routes to Triton", async () => {
