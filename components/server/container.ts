@@ -229,7 +229,13 @@ export function troubleshootingCommands(
                   gatewayAuthFailures: `${ssh} "docker logs --since 1h ${gw.containerName} 2>&1 | grep -E 'auth=[a-z]' || echo 'no refused token in the last hour'"`,
                   gatewayHealth: `${ssh} "docker inspect --format '{{json .State.Health}}' ${gw.containerName}"`,
                   // R11: a signed envelope through a webhook route, with a fresh token.
-                  ...(gw.envelopePath ? { sendEnvelope: `npm run -s token -- --send ${endpoint}${gw.envelopePath}` } : {}),
+                  // The dialogue service answers a webhook only for a platform of dialogueReplyUrls whose name is
+                  // both the path's last segment and the envelope's header.platform.
+                  ...(gw.envelopePath
+                      ? {
+                            sendEnvelope: `npm run -s token -- --send ${endpoint}${gw.envelopePath.replace(/\/test$/, "/<platform>")} --platform <platform>  # <platform>: a key of dialogueReplyUrls`,
+                        }
+                      : {}),
               }
             : {}),
         ...(extras.slotAdminSocket

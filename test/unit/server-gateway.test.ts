@@ -213,7 +213,7 @@ describe("LightweightServer with the gateway", () => {
         expect(t.gatewayAuthFailures).toContain("grep -E 'auth=[a-z]'");
         expect(t.gatewayHealth).toContain("docker inspect --format '{{json .State.Health}}' triton-gateway");
         expect(t.tritonDirect).toBe("ssh -p 22 ubuntu@203.0.113.10 curl -fsS http://127.0.0.1:8000/v2/health/ready && echo ready");
-        expect(t.sendEnvelope).toBe("npm run -s token -- --send http://203.0.113.10:18789/webhook/test");
+        expect(t.sendEnvelope).toBe("npm run -s token -- --send http://203.0.113.10:18789/webhook/<platform> --platform <platform>  # <platform>: a key of dialogueReplyUrls");
         expect(t.portReachability).toMatch(/nc -vz 203\.0\.113\.10 18789/);
         expect(t.containerLogs).toBe("ssh -p 22 ubuntu@203.0.113.10 docker logs --tail 200 triton-model-server-blue");
         expect(t.slots).toContain("--unix-socket /var/lib/triton-platform/gateway-admin/admin.sock");
