@@ -7,10 +7,10 @@
 // Debian's 0.25 refuses `url_file`) loading the generated alert route, delivering to a stand-in for the
 // collaboration platform's robot URLs. Every threshold and window comes from the stack definition.
 //
-// Not covered here: ModelServiceAvailabilityLow and ModelServiceHpaAtMaximum read kube-state-metrics
-// (kube_deployment_*, kube_horizontalpodautoscaler_*), which needs a Kubernetes API server; their
-// expressions are covered by promtool (test/integration/observability-promtool.test.ts) and belong to the
-// real-cluster test. TritonMetricsAbsent (no Triton target at all, 10 minutes) is promtool-tested; here
+// Not covered here: ModelServiceAvailabilityLow, ModelServiceHpaAtMaximum and ModelServicePodUnschedulable
+// read kube-state-metrics (kube_deployment_*, kube_horizontalpodautoscaler_*, kube_pod_status_*), which
+// runs nowhere in this suite (the cluster test has no kube-state-metrics); their expressions are covered
+// by promtool on synthetic series (test/integration/observability-promtool.test.ts). TritonMetricsAbsent (no Triton target at all, 10 minutes) is promtool-tested; here
 // a stopped Triton raises TritonMetricsScrapeDown.
 import { ChildProcess, execFileSync, spawn, spawnSync } from "child_process";
 import * as crypto from "crypto";
