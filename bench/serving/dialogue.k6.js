@@ -4,9 +4,9 @@
 // SUMMARY_FILE. The turn time is the metric (`turn_duration`); the handshake is not in it. Environment:
 //   URL (ws://.../chat, with ?token= through the gateway), HMAC_KEY (the R11 key), PLATFORM,
 //   RATE (sessions per second), TURNS, DURATION, MAX_VUS.
-import crypto from "k6/crypto";
 import { Counter, Trend } from "k6/metrics";
 import ws from "k6/ws";
+import { envelope } from "./envelope.k6.js";
 
 const turnDuration = new Trend("turn_duration", true);
 const turnErrors = new Counter("turn_errors");
@@ -26,25 +26,6 @@ export const options = {
     },
     summaryTrendStats: ["min", "med", "p(95)", "p(99)", "max", "avg"],
 };
-
-const hex = (n) => {
-    let s = "";
-    for (let i = 0; i < n; i++) {
-        s += Math.floor(Math.random() * 16).toString(16);
-    }
-    return s;
-};
-const uuid4 = () => `${hex(8)}-${hex(4)}-4${hex(3)}-${"89ab"[Math.floor(Math.random() * 4)]}${hex(3)}-${hex(12)}`;
-
-/** An R11 message signed as components/envelope signs it: HMAC-SHA256 over the RFC 8785 form (keys sorted). */
-function envelope(session, query) {
-    const header = { message_id: uuid4(), platform: __ENV.PLATFORM, timestamp: Date.now() };
-    const payload = { context: { history: [] }, query, session_id: session };
-    const canonical =
-        `{"header":{"message_id":${JSON.stringify(header.message_id)},"platform":${JSON.stringify(header.platform)},"timestamp":${header.timestamp}},` +
-        `"payload":{"context":{"history":[]},"query":${JSON.stringify(query)},"session_id":${JSON.stringify(session)}}}`;
-    return JSON.stringify({ header, payload, signature: crypto.hmac("sha256", __ENV.HMAC_KEY, canonical, "hex") });
-}
 
 export default function () {
     const session = `bench-${__VU}-${__ITER}`;

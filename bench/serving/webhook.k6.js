@@ -5,9 +5,9 @@
 // receiver). Then the summary as JSON to SUMMARY_FILE. Environment:
 //   URL (http://.../webhook/<platform>), TOKEN (bearer, through the gateway; empty direct),
 //   HMAC_KEY (the R11 key), PLATFORM, RATE, DURATION, MAX_VUS.
-import crypto from "k6/crypto";
 import http from "k6/http";
 import { Counter } from "k6/metrics";
+import { envelope } from "./envelope.k6.js";
 
 // Answers 503 (the service's bounded webhook queue is full: `overloaded`), counted apart.
 const overloaded = new Counter("status_503");
@@ -28,25 +28,6 @@ export const options = {
     discardResponseBodies: true,
     summaryTrendStats: ["min", "med", "p(95)", "p(99)", "max", "avg"],
 };
-
-const hex = (n) => {
-    let s = "";
-    for (let i = 0; i < n; i++) {
-        s += Math.floor(Math.random() * 16).toString(16);
-    }
-    return s;
-};
-const uuid4 = () => `${hex(8)}-${hex(4)}-4${hex(3)}-${"89ab"[Math.floor(Math.random() * 4)]}${hex(3)}-${hex(12)}`;
-
-/** An R11 message signed as components/envelope signs it: HMAC-SHA256 over the RFC 8785 form (keys sorted). */
-function envelope(session, query) {
-    const header = { message_id: uuid4(), platform: __ENV.PLATFORM, timestamp: Date.now() };
-    const payload = { context: { history: [] }, query, session_id: session };
-    const canonical =
-        `{"header":{"message_id":${JSON.stringify(header.message_id)},"platform":${JSON.stringify(header.platform)},"timestamp":${header.timestamp}},` +
-        `"payload":{"context":{"history":[]},"query":${JSON.stringify(query)},"session_id":${JSON.stringify(session)}}}`;
-    return JSON.stringify({ header, payload, signature: crypto.hmac("sha256", __ENV.HMAC_KEY, canonical, "hex") });
-}
 
 const headers = { "content-type": "application/json" };
 if (__ENV.TOKEN) {
