@@ -77,7 +77,10 @@ export function familiarImageReference(image: string): string {
     return ref.digest ? `${repository}@${ref.digest}` : `${repository}:${ref.tag ?? "latest"}`;
 }
 
-/** The tag of an image reference alone (the release name the server gives Triton); labels use imageVersion(). */
+/**
+ * The tag of an image reference alone: the release name the server gives Triton, and (still) the server
+ * containers' version label; Kubernetes labels use imageVersion(), which also labels digest-only references.
+ */
 export function imageTag(image: string): string | undefined {
     return parseImageRef(image)?.tag;
 }
