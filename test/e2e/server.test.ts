@@ -24,7 +24,7 @@
 //   the host reachable over SSH; no run leaves the SSH key or a socket on this machine.
 // Needs root (CI runs as root) and what `npm test` installs first; without it the suite fails, it never skips.
 import { CommandError, Stack, UpResult } from "@pulumi/pulumi/automation";
-import { execFileSync, spawnSync } from "child_process";
+import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as http from "http";
 import * as yaml from "js-yaml";
@@ -38,6 +38,7 @@ import { s3Request, S3Target } from "../support/s3";
 import { until } from "../support/wait";
 import { startLogStore, LogStore } from "./support/log-store";
 import { cli, makeSandbox, openStack, REPO_ROOT, repoStackFile, Sandbox } from "./support/project";
+import { changesOf, missingPlugins, setSecretFromStdin } from "./support/server-stack";
 import { CLIENT_IP, HOST_SIDE_IP, hostPrerequisiteProblems, rootProblem, ServerHost, SERVER_IP, SERVER_USER, UNREACHABLE_IP } from "./support/server-host";
 
 /** E2E_STACK: another name when two runs share this machine (the run's ssh-agent socket is named after it). */
@@ -109,30 +110,6 @@ function serverStackConfig(hostKey: string, s3Port: number): Config {
     merge("logSink", { enabled: true, image: SHIPPER_IMAGE, bucket: BUCKET, prefix: PREFIX, flushIntervalSeconds: 1 });
     return doc;
 }
-
-/** Providers the server stack loads, at the versions of the installed SDKs, that are not in the plugin cache. */
-function missingPlugins(env: Record<string, string>): string[] {
-    const home = env.PULUMI_HOME ?? path.join(os.homedir(), ".pulumi");
-    return ["command", "docker", "random"].flatMap((name) => {
-        const version = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, "node_modules/@pulumi", name, "package.json"), "utf8")).version as string;
-        const binary = path.join(home, "plugins", `resource-${name}-v${version}`, `pulumi-resource-${name}`);
-        return fs.existsSync(binary) ? [] : [`the ${name} provider plugin ${version} is not installed (${binary}): run \`bash scripts/toolchain.sh\``];
-    });
-}
-
-/** `pulumi config set --secret` with the value on stdin: never on a command line (ps, shell history, CI logs). */
-function setSecretFromStdin(sandbox: Sandbox, key: string, value: string): void {
-    execFileSync("pulumi", ["config", "set", "--secret", "--stack", STACK, key, "--non-interactive"], {
-        cwd: sandbox.dir,
-        env: { ...process.env, ...sandbox.env },
-        input: value,
-        stdio: ["pipe", "pipe", "pipe"],
-        timeout: 60_000,
-    });
-}
-
-const changesOf = (r: { summary: { resourceChanges?: Record<string, number> } }) =>
-    Object.entries(r.summary.resourceChanges ?? {}).filter(([op, n]) => op !== "same" && (n ?? 0) > 0);
 
 /** Every file and socket under a folder (for "nothing was written there"). */
 function entriesUnder(dir: string): string[] {
@@ -297,9 +274,9 @@ if (notRoot) {
             config = serverStackConfig(host.hostKey, store.port);
             fs.writeFileSync(stackFile(), yaml.dump(config));
             stack = await openStack(sandbox, STACK);
-            setSecretFromStdin(sandbox, "serverPrivateKey", host.privateKey);
-            setSecretFromStdin(sandbox, "objectStorageAccessKeyId", store.target.accessKey);
-            setSecretFromStdin(sandbox, "objectStorageSecretAccessKey", store.target.secretKey);
+            setSecretFromStdin(sandbox, STACK, "serverPrivateKey", host.privateKey);
+            setSecretFromStdin(sandbox, STACK, "objectStorageAccessKeyId", store.target.accessKey);
+            setSecretFromStdin(sandbox, STACK, "objectStorageSecretAccessKey", store.target.secretKey);
         });
 
         afterAll(async () => {
