@@ -53,7 +53,7 @@ export const modelServiceLogSink = stackPolicy<{ serverShipperImages: string[] }
     area: "operations",
     source: "R13",
     details:
-        "If the stack has model-server Deployments or a ModelService component, it must declare a `triton-platform:logsink:LogSink` component. If it runs the model service only on a LightweightServer, a LogSink component or a shipper container is required: an image of `serverShipperImages` (with a tag or digest) in the remote commands' text, or pulled by a `docker:index/remoteImage:RemoteImage` (how components/server runs its containers).",
+        "If the stack has model-server Deployments or a ModelService component, it must declare a `triton-platform:logsink:LogSink` component. If it runs the model service only on a LightweightServer, a LogSink component or a shipper container is required: an image of `serverShipperImages` (with a tag or digest) in the remote commands' text, or pulled by a `docker:index/remoteImage:RemoteImage` (how the server's containers are run: hostContainer() in components/server/host.ts).",
     enforcementLevel: "mandatory",
     remediation: "Enable logSink in the stack config (logSink.enabled: true); on the server, run the shipper container from serverLogShipper() (components/logsink).",
     config: {
@@ -77,7 +77,7 @@ export const modelServiceLogSink = stackPolicy<{ serverShipperImages: string[] }
         }
         if (!cluster && server) {
             const { text, incomplete: textIncomplete } = remoteCommandText(ctx);
-            // Images pulled through @pulumi/docker (how components/server runs its containers).
+            // Images pulled through @pulumi/docker (how the server's containers are run: hostContainer() in components/server/host.ts).
             const pulled = knownStrings(ctx, REMOTE_IMAGE, ["name"]);
             const shipped =
                 ctx.config.serverShipperImages.some((repo) => new RegExp(`(^|[\\s"'=/])${escapeRegExp(repo)}[:@]`).test(text)) ||

@@ -22,7 +22,7 @@ import { securityGroupIssues, securityPolicyInput } from "../components/network/
 import { securityGroupSchema } from "../components/network/schema";
 import { ALERT_WEBHOOK_SECRET, monitoringSchema } from "../components/observability/schema";
 import { serverSchema } from "../components/server/schema";
-import { checkSlotPorts } from "../components/server/slots";
+import { checkSlotPorts } from "../components/model-service/server-slots";
 import { objectStorageSchema } from "../kit/object-storage";
 import {
     controlCharIssues,

@@ -1,14 +1,15 @@
-// The dialogue service on the lightweight server, as pure builders: its files (configuration, secret
+// The dialogue service on the lightweight server: pure builders of its files (configuration, secret
 // files), the two containers on the host (Redis and the service, host network, loopback only,
-// read-only, no capabilities) and the image load. The same runtime configuration builder as on
-// Kubernetes (config.ts), with loopback addresses. The server component declares the resources.
+// read-only, no capabilities) and the image load, with the same runtime configuration builder as on
+// Kubernetes (config.ts) and loopback addresses; then declareServerDialogue(), which declares them on the
+// host (components/server/host.ts).
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
 import { createHash, createHmac } from "crypto";
 import { recommendedLabels } from "../../kit/labels";
 import { quantityValue } from "../../kit/schema";
-import type { ServerHost } from "../server";
+import { hostContainer, type ServerHost } from "../server/host";
 import { dockerCapabilities, memoryLimitMiB } from "../server/container";
 import { shq, type StdinFileOptions } from "../server/scripts";
 import { DIALOGUE_UID, dialogueRuntimeConfig, REDIS_UID, redisConfig, SECRET_FILES, SECRETS_DIR } from "./config";
@@ -23,10 +24,10 @@ export const SERVER_REDIS_CONTAINER = "triton-dialogue-redis";
 export const SERVER_DIALOGUE_CONFIG_DIR = "/etc/triton-platform/dialogue";
 export const SERVER_DIALOGUE_SECRETS_DIR = "/etc/triton-platform/secrets/dialogue";
 
-/** A file the server component writes (content over stdin), with its owner. */
+/** A file written on the server (content over stdin), with its owner. */
 export type DialogueServerFile = StdinFileOptions;
 
-/** Everything the server component writes and runs for the dialogue service. Holds no secret. */
+/** Everything the server writes and runs for the dialogue service. Holds no secret. */
 export interface ServerDialogue {
     configFile: DialogueServerFile;
     config: string;
@@ -182,7 +183,7 @@ export function dialogueReadyScript(o: { healthUrl: string; timeoutSeconds: numb
     ].join("\n");
 }
 
-/** Inputs of {@link serverDialogueService}. */
+/** Inputs of {@link declareServerDialogue}. */
 export interface ServerDialogueServiceArgs {
     settings: DialogueSettings;
     /** Where Triton's HTTP API listens on the host's loopback. */
@@ -191,67 +192,68 @@ export interface ServerDialogueServiceArgs {
     hmacKey: pulumi.Output<string>;
     /** JSON {platform: reply URL} (secret config `dialogueReplyUrls`). */
     replyUrls?: pulumi.Output<string>;
-    instance: string;
+    /** The step after which Triton serves (behind the gateway: the gateway's readiness). */
+    tritonReady: command.remote.Command;
 }
 
 /**
- * The dialogue service as a host service of the LightweightServer (its `hostServices`): files over
- * stdin (secrets never on a command line), the image archive copied and loaded, Redis and the service
- * as containers on the host network bound to 127.0.0.1, after Triton is ready.
+ * Declares the dialogue service on the server (components/server/host.ts): files over stdin (secrets never
+ * on a command line), the image archive copied and loaded, Redis and the service as containers on the
+ * host network bound to 127.0.0.1, after Triton is ready.
  */
-export function serverDialogueService(a: ServerDialogueServiceArgs): (host: ServerHost) => void {
+export function declareServerDialogue(h: ServerHost, a: ServerDialogueServiceArgs): void {
     const s = a.settings;
     const image = s.server;
     if (!image) {
         throw new Error("dialogue.server is unset: the image archive and id are needed to run the service on the server");
     }
     const plan = serverDialogue(s, { tritonHttpPort: a.tritonHttpPort, replyUrls: a.replyUrls !== undefined });
-    return (h) => {
-        const parent = { parent: h.parent };
-        // (Under the test mocks the generated key has no value: nothing is derived from it then.)
-        const password = a.hmacKey.apply((k) => (typeof k === "string" ? serverRedisPassword(k) : k));
-        const config = h.file("dialogue-config", plan.configFile, pulumi.output(plan.config), false);
-        const hmac = h.file("dialogue-hmac-key", plan.secretFiles.hmacKey, a.hmacKey, true);
-        const urls = a.replyUrls && h.file("dialogue-reply-urls", plan.secretFiles.replyUrls, a.replyUrls, true);
-        const redisPassword = h.file("dialogue-redis-password", plan.secretFiles.redisPassword, password, true);
-        const redisConf = h.file("dialogue-redis-config", plan.redisConfigFile, password.apply((p) => (typeof p === "string" ? redisConfig(s, SERVER_DIALOGUE_PORTS.redis, p) : p)), true);
-        const upload = new command.remote.CopyToRemote(
-            `${h.name}-dialogue-image-archive`,
-            { connection: h.connection, source: new pulumi.asset.FileAsset(image.imageArchive), remotePath: SERVER_IMAGE_UPLOAD, triggers: [image.imageId] },
-            { ...parent, dependsOn: [h.firewall] },
-        );
-        const load = h.step("dialogue-image-load", loadImageScript(image.imageId), h.sudo, [upload], { triggers: [image.imageId] });
-        const labels = (component: string) =>
-            Object.entries(recommendedLabels({ name: "triton", instance: a.instance, component })).map(([label, value]) => ({ label, value }));
-        const redisImage = new docker.RemoteImage(`${h.name}-dialogue-redis-image`, { name: s.store.image, keepLocally: true }, { ...parent, provider: h.engine });
-        const redis = new docker.Container(
-            `${h.name}-dialogue-redis`,
-            {
-                ...plan.redisContainer,
-                image: redisImage.imageId,
-                labels: [...labels("dialogue-store"), { label: "triton-platform/config-file-revision", value: redisConf.id }],
-            },
-            { ...parent, provider: h.engine, dependsOn: [redisConf, h.firewall], deleteBeforeReplace: true },
-        );
-        const service = new docker.Container(
-            `${h.name}-dialogue`,
-            {
-                ...plan.serviceContainer,
-                image: image.imageId,
-                labels: [
-                    ...labels("dialogue"),
-                    // The service reads its files at start only: new files recreate the container.
-                    { label: "triton-platform/config-sha256", value: plan.fingerprint },
-                    { label: "triton-platform/config-file-revision", value: config.id },
-                    { label: "triton-platform/key-file-revision", value: hmac.id },
-                    ...(urls ? [{ label: "triton-platform/reply-urls-revision", value: urls.id }] : []),
-                ],
-            },
-            { ...parent, provider: h.engine, dependsOn: [load, config, hmac, redisPassword, redis, h.tritonReady, ...(urls ? [urls] : [])], deleteBeforeReplace: true },
-        );
-        // `up` succeeds only once the service answers (it listens and reaches Redis); again after each new container.
-        h.step("dialogue-ready", dialogueReadyScript({ healthUrl: plan.healthUrl, timeoutSeconds: DIALOGUE_READY_TIMEOUT_SECONDS }), h.sudo, [service, redis], {
-            triggers: [service.id, redis.id],
-        });
-    };
+    // (Under the test mocks the generated key has no value: nothing is derived from it then.)
+    const password = a.hmacKey.apply((k) => (typeof k === "string" ? serverRedisPassword(k) : k));
+    const config = h.file("dialogue-config", plan.configFile, pulumi.output(plan.config), false);
+    const hmac = h.file("dialogue-hmac-key", plan.secretFiles.hmacKey, a.hmacKey, true);
+    const urls = a.replyUrls && h.file("dialogue-reply-urls", plan.secretFiles.replyUrls, a.replyUrls, true);
+    const redisPassword = h.file("dialogue-redis-password", plan.secretFiles.redisPassword, password, true);
+    const redisConf = h.file("dialogue-redis-config", plan.redisConfigFile, password.apply((p) => (typeof p === "string" ? redisConfig(s, SERVER_DIALOGUE_PORTS.redis, p) : p)), true);
+    const upload = new command.remote.CopyToRemote(
+        `${h.name}-dialogue-image-archive`,
+        { connection: h.connection, source: new pulumi.asset.FileAsset(image.imageArchive), remotePath: SERVER_IMAGE_UPLOAD, triggers: [image.imageId] },
+        { parent: h.parent, dependsOn: [h.firewall] },
+    );
+    const sudo = h.settings.sudo;
+    const load = h.step("dialogue-image-load", loadImageScript(image.imageId), sudo, [upload], { triggers: [image.imageId] });
+    const labels = (component: string) => recommendedLabels({ name: "triton", instance: h.instance, component });
+    const redis = hostContainer(
+        h,
+        "dialogue-redis",
+        {
+            image: { pull: s.store.image, role: "dialogue-redis-image" },
+            args: plan.redisContainer,
+            labels: labels("dialogue-store"),
+            revisions: [{ label: "triton-platform/config-file-revision", value: redisConf.id }],
+        },
+        { dependsOn: [redisConf, h.firewall], deleteBeforeReplace: true },
+    );
+    const service = hostContainer(
+        h,
+        "dialogue",
+        {
+            // The image the load step put there, by id (no registry).
+            image: { id: image.imageId },
+            args: plan.serviceContainer,
+            labels: labels("dialogue"),
+            revisions: [
+                // The service reads its files at start only: new files recreate the container.
+                { label: "triton-platform/config-sha256", value: plan.fingerprint },
+                { label: "triton-platform/config-file-revision", value: config.id },
+                { label: "triton-platform/key-file-revision", value: hmac.id },
+                ...(urls ? [{ label: "triton-platform/reply-urls-revision", value: urls.id }] : []),
+            ],
+        },
+        { dependsOn: [load, config, hmac, redisPassword, redis, a.tritonReady, ...(urls ? [urls] : [])], deleteBeforeReplace: true },
+    );
+    // `up` succeeds only once the service answers (it listens and reaches Redis); again after each new container.
+    h.step("dialogue-ready", dialogueReadyScript({ healthUrl: plan.healthUrl, timeoutSeconds: DIALOGUE_READY_TIMEOUT_SECONDS }), sudo, [service, redis], {
+        triggers: [service.id, redis.id],
+    });
 }

@@ -1,5 +1,6 @@
 export * from "./checks";
-export * from "./gateway";
 export * from "./haproxy";
+export * from "./kubernetes";
 export * from "./schema";
 export * from "./server";
+export * from "./server-plan";

@@ -28,7 +28,7 @@ import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { WebSocket } from "ws";
 import { SERVER_DIALOGUE_CONTAINER, SERVER_DIALOGUE_PORTS, SERVER_REDIS_CONTAINER, serverRedisPassword } from "../../components/dialogue";
-import { slotContainerName } from "../../components/server";
+import { slotContainerName } from "../../components/model-service/server-slots";
 import { buildSignedEnvelope, canonicalJson, Envelope } from "../../components/envelope";
 import { mintToken } from "../../components/keys/jwt";
 import { until } from "../support/wait";

@@ -26,8 +26,9 @@ import { kubernetesGatewayConfig, serverGateway } from "../../components/gateway
 import { kubernetesShipperConfig, renderConfig, serverShipperConfig } from "../../components/logsink/config";
 import { buildSecurityPolicy, NFT_CHECK_TABLE, NFT_TABLE, renderNftables, renderSshCheckTable, securityPolicyInput } from "../../components/network";
 import { monitoringRuleGroups } from "../../components/observability";
-import { firewallScript, installScript, preflightScript, SSHD_DROPIN, waitReadyScript } from "../../components/server/scripts";
-import { slotRoutingConfig, slotSwitchScript } from "../../components/server/slots";
+import { waitReadyScript } from "../../components/model-service/server-plan";
+import { firewallScript, installScript, preflightScript, SSHD_DROPIN } from "../../components/server/scripts";
+import { slotRoutingConfig, slotSwitchScript } from "../../components/model-service/server-slots";
 import { parseDefinition, StackDefinition } from "../../stack/definition";
 import { PROJECT } from "../support/harness";
 import { requireNetns } from "../support/netns";
@@ -152,7 +153,7 @@ function raw(s: Shape, side: 0 | 1): Record<string, unknown> {
 interface Artefacts {
     haproxyK8s: string;
     haproxyServer: string;
-    /** The server's blue-green slot router, loaded after haproxyServer (components/server/slots.ts). */
+    /** The server's blue-green slot router, loaded after haproxyServer (components/model-service/server-slots.ts). */
     slotRouter: string;
     nft: string;
     scripts: Record<string, string>;

@@ -1,4 +1,4 @@
-// R16 on the server: the image retention script (components/server/releases.ts) keeps the recorded releases
+// R16 on the server: the image retention script (components/model-service/server-releases.ts) keeps the recorded releases
 // and removes the model server's older images, run with bash against a fake `docker` that lists and removes
 // images from a file (the real engine: test/e2e/server.test.ts).
 import { execFileSync, spawnSync } from "child_process";
@@ -6,7 +6,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { afterEach, describe, expect, it } from "vitest";
-import { imageRetentionScript, listedImage } from "../../components/server/releases";
+import { imageRetentionScript, listedImage } from "../../components/model-service/server-releases";
 
 const temps: string[] = [];
 afterEach(() => temps.splice(0).forEach((d) => fs.rmSync(d, { recursive: true, force: true })));

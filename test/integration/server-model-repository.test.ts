@@ -1,4 +1,4 @@
-// The model repository the server stack ships (components/server/models.ts): the files it takes from the
+// The model repository the server stack ships (components/model-service/server-repository.ts): the files it takes from the
 // project's models/ folder, the generated config.pbtxt, and the script that installs them on the server,
 // run here with bash (and shellcheck) in a temporary folder standing in for /var/lib/triton-platform/models.
 import { execFileSync, spawnSync } from "child_process";
@@ -7,7 +7,7 @@ import * as os from "os";
 import * as path from "path";
 import { afterEach, describe, expect, it } from "vitest";
 import { modelConfigPbtxt } from "../../components/model-service/model-config";
-import { MAX_SHIPPED_BYTES, modelRepositoryScript, repositoryFiles, repositoryPayload } from "../../components/server/models";
+import { MAX_SHIPPED_BYTES, modelRepositoryScript, repositoryFiles, repositoryPayload } from "../../components/model-service/server-repository";
 import { stackDefinition } from "../support/definitions";
 
 const ROOT = path.resolve(__dirname, "../..");

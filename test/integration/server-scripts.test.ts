@@ -9,12 +9,12 @@ import * as path from "path";
 import { afterAll, describe, expect, it } from "vitest";
 import { renderHaproxyConfig } from "../../components/gateway/haproxy";
 import { DEFAULT_ROUTES, gatewaySchema, routeSchema } from "../../components/gateway/schema";
-import { serverGateway } from "../../components/gateway/server";
-import { gatewayProbe } from "../../components/gateway/server";
+import { gatewayProbe, gatewayReadyScript, serverGateway } from "../../components/gateway/server-plan";
+import { logShipperReadyScript } from "../../components/logsink/server-plan";
+import { healthcheckScript, modelKeyFileOptions, tritonStartScript, waitReadyScript } from "../../components/model-service/server-plan";
 import { buildClaims } from "../../components/keys/claims";
 import { mintToken } from "../../components/keys/jwt";
 import { keysSchema } from "../../components/keys/schema";
-import { modelKeyFileOptions } from "../../components/server/container";
 import { NFT_CHECK_TABLE, NFT_TABLE, renderNftables, renderSshCheckTable } from "../../components/network/server";
 import { buildSecurityPolicy } from "../../components/network/rules";
 import { securityGroupSchema } from "../../components/network/schema";
@@ -24,17 +24,12 @@ import {
     firewallScript,
     firewallUnit,
     foldersScript,
-    gatewayReadyScript,
-    healthcheckScript,
     installScript,
-    logShipperReadyScript,
     preflightScript,
     remoteCommand,
     removeFileScript,
     sshdScript,
     stdinFileScript,
-    tritonStartScript,
-    waitReadyScript,
 } from "../../components/server/scripts";
 import { requireNetns } from "../support/netns";
 import { freePort } from "../support/ports";

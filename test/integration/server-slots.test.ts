@@ -10,8 +10,8 @@ import * as os from "os";
 import * as path from "path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { gatewaySchema } from "../../components/gateway/schema";
-import { serverGateway } from "../../components/gateway/server";
-import { slotPorts, slotRoutingConfig, slotSwitchScript, SlotSwitchOptions } from "../../components/server/slots";
+import { serverGateway } from "../../components/gateway/server-plan";
+import { slotPorts, slotRoutingConfig, slotSwitchScript, SlotSwitchOptions } from "../../components/model-service/server-slots";
 import type { SlotName } from "../../kit/slots";
 import { until } from "../support/wait";
 

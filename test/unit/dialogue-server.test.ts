@@ -4,7 +4,7 @@
 // secrets on stdin only, the image loaded from the archive, containers after Triton is ready).
 import { beforeAll, describe, expect, it } from "vitest";
 import { dialogueReadyScript, dialogueSchema, loadImageScript, redisConfig, SERVER_DIALOGUE_PORTS, serverDialogue, serverRedisPassword } from "../../components/dialogue";
-import { SERVER_GATEWAY_PORTS } from "../../components/gateway/server";
+import { SERVER_GATEWAY_PORTS } from "../../components/gateway/server-plan";
 import { parseRuntimeConfig } from "../../services/dialogue/config";
 import { loadDefinition, readSecrets } from "../../stack/definition";
 import { deployPlatform } from "../../stack/program";

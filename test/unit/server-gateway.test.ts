@@ -10,15 +10,16 @@ import * as os from "os";
 import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DEFAULT_ROUTES, gatewaySchema, routeSchema } from "../../components/gateway/schema";
-import { SERVER_GATEWAY_CONTAINER, serverGateway } from "../../components/gateway/server";
+import { SERVER_GATEWAY_CONTAINER, serverGateway } from "../../components/gateway/server-plan";
 import { jwtRotation, KEY_ROLES, resolveNow } from "../../components/keys";
 import { buildClaims } from "../../components/keys/claims";
 import { keysSchema } from "../../components/keys/schema";
-import { checkGatewayServicePort, envelopePath, gatewayContainerArgs, gatewayProbe } from "../../components/gateway/server";
-import { LightweightServer, ServerGatewayOptions } from "../../components/server";
+import { checkGatewayServicePort, envelopePath, gatewayContainerArgs, gatewayProbe } from "../../components/gateway/server-plan";
+import { ServerGatewayOptions } from "../../components/gateway/server";
 import { serverSchema } from "../../components/server/schema";
 import { loadDefinition, readSecrets } from "../../stack/definition";
 import { deployPlatform } from "../../stack/program";
+import { deployServer } from "../../stack/server";
 import { one, ofType, Registered, RunResult, runMocked, stackFileConfig } from "../support/harness";
 
 const KEYS = {
@@ -48,7 +49,7 @@ afterAll(() => fs.rmSync(scratch, { recursive: true, force: true }));
 
 function serverProgram(gateway: ServerGatewayOptions | undefined, servicePort = 18789, now?: Date) {
     return async () => {
-        const server = new LightweightServer("server", {
+        const server = deployServer("server", {
             settings: serverSchema.parse({ host: "203.0.113.10", user: "ubuntu" }),
             privateKey: pulumi.secret(PRIVATE_KEY),
             keys: {

@@ -1,7 +1,7 @@
-// Blue-green on the server (R16): the pure parts of components/server/slots.ts. The switch itself runs
+// Blue-green on the server (R16): the pure parts of components/model-service/server-slots.ts. The switch itself runs
 // against the real haproxy in test/integration/server-slots.test.ts and on a real host in the server e2e.
 import { describe, expect, it } from "vitest";
-import { checkSlotPorts, slotContainerName, slotPorts, slotRoutingConfig, slotSwitchScript } from "../../components/server/slots";
+import { checkSlotPorts, slotContainerName, slotPorts, slotRoutingConfig, slotSwitchScript } from "../../components/model-service/server-slots";
 
 const TRITON = { http: 8000, metrics: 8002 };
 const router = (active: "blue" | "green", deployed: ("blue" | "green")[] = ["blue", "green"]) =>

@@ -1,4 +1,4 @@
-// The LightweightServer component under mocks: the remote steps and their order, key files on stdin
+// The server platform (stack/server.ts: the LightweightServer host and the model service on it) under mocks: the remote steps and their order, key files on stdin
 // (never in a command line), the Docker engine over SSH without the key in any input, the model container
 // (pinned image, 18789 published, key from the mounted file, restart policy, healthcheck, log rotation)
 // and the bounded readiness wait. These runs pass no gateway (Triton on 18789 itself); the gateway in
@@ -10,10 +10,11 @@ import * as path from "path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildClaims } from "../../components/keys/claims";
 import { keysSchema } from "../../components/keys/schema";
-import { LightweightServer, RepositoryFile, repositoryFiles, repositoryPayload } from "../../components/server";
+import { RepositoryFile, repositoryFiles, repositoryPayload } from "../../components/model-service/server-repository";
 import { serverSchema } from "../../components/server/schema";
 import { loadDefinition, parseDefinition, readSecrets } from "../../stack/definition";
 import { deployPlatform } from "../../stack/program";
+import { deployServer } from "../../stack/server";
 import { stackDefinition, stackFileRaw } from "../support/definitions";
 import { one, ofType, PROJECT, Registered, RunResult, runMocked, stackFileConfig } from "../support/harness";
 
@@ -32,7 +33,7 @@ afterAll(() => fs.rmSync(sshDir, { recursive: true, force: true }));
 function serverProgram(settings: Record<string, unknown>, modelFiles?: RepositoryFile[], releases?: string[]) {
     return async () => {
         const claims = buildClaims(keysSchema.parse({}));
-        const server = new LightweightServer("server", {
+        const server = deployServer("server", {
             settings: serverSchema.parse(settings),
             privateKey: pulumi.secret(PRIVATE_KEY),
             keys: {

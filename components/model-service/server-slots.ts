@@ -1,5 +1,5 @@
 // Blue-green on the lightweight server (R16): two Triton slots on separate loopback ports behind the
-// gateway's haproxy, which routes to the active one. Pure: the component declares the containers and
+// gateway's haproxy, which routes to the active one. Pure: server.ts declares the containers and
 // runs the switch script as a remote step; tests call these directly.
 //
 // haproxy.cfg keeps sending Triton's routes to 127.0.0.1:<Triton's HTTP port> (8000), as before slots;
@@ -10,7 +10,8 @@
 // server that reaches Triton at 127.0.0.1:8000 (the dialogue service, the operator's `tritonDirect`)
 // follows the switch too.
 import { otherSlot, SlotName, SLOT_NAMES } from "../../kit/slots";
-import { CONTAINER_NAME, shq } from "./scripts";
+import { shq } from "../server/scripts";
+import { CONTAINER_NAME } from "./server-plan";
 
 /** How far each slot's loopback ports are from Triton's own (8000/8002 stay the router's). */
 export const SLOT_PORT_OFFSET: Record<SlotName, number> = { blue: 100, green: 200 };

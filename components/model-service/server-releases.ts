@@ -1,7 +1,7 @@
 // R16 on the server: the last three releases stay on the host for a rollback, older Triton images go.
-// Pure: the component runs the script as a remote step once the current image serves.
+// Pure: server.ts runs the script as a remote step once the current image serves.
 import { familiarImageReference } from "../../kit/image-ref";
-import { shq } from "./scripts";
+import { shq } from "../server/scripts";
 
 /** The images a rollback may need: the recorded releases (newest first, at most 3). */
 export const RELEASES_KEPT = 3;

@@ -1,12 +1,12 @@
 // The model repository on the server: each model of the definition gets the config.pbtxt the program
 // generates (modelConfigPbtxt, as on Kubernetes) and the model's own files from a folder of the project
-// (`server.modelSource`, e.g. models/ with models/dialogue/1/model.py). Pure functions: the component
+// (`server.modelSource`, e.g. models/ with models/dialogue/1/model.py). Pure functions: server.ts
 // sends the payload on stdin to the script below.
 import * as fs from "fs";
 import * as path from "path";
-import { modelConfigPbtxt } from "../model-service/model-config";
-import type { ModelSettings } from "../model-service/schema";
-import { shq } from "./scripts";
+import { modelConfigPbtxt } from "./model-config";
+import type { ModelSettings } from "./schema";
+import { shq } from "../server/scripts";
 
 /**
  * The environment variable naming the release that serves (the image's tag) on the model container: the
