@@ -78,8 +78,8 @@ export function familiarImageReference(image: string): string {
 }
 
 /**
- * The tag of an image reference alone: the release name the server gives Triton, and (still) the server
- * containers' version label; Kubernetes labels use imageVersion(), which also labels digest-only references.
+ * The tag of an image reference alone: the release name the server gives Triton (its container's
+ * TRITON_PLATFORM_RELEASE). Labels use imageVersion(), on both targets.
  */
 export function imageTag(image: string): string | undefined {
     return parseImageRef(image)?.tag;

@@ -46,7 +46,7 @@ export interface ServerGatewayArgs {
     /** Server folder of the JWT secret file (0700, root). @default /etc/triton-platform/secrets/gateway */
     secretsDir?: string;
     /**
-     * Blue-green on the server (components/server/slots.ts): a second config file in the config folder,
+     * Blue-green on the server (components/model-service/server-slots.ts): a second config file in the config folder,
      * loaded after haproxy.cfg (the slot router, rewritten by each switch), and a host folder (root-only)
      * mounted writable for the admin socket that file declares. Unset: haproxy.cfg alone.
      */

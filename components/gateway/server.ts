@@ -6,7 +6,7 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { imageTag } from "../../kit/image-ref";
+import { imageVersion } from "../../kit/image-ref";
 import { recommendedLabels } from "../../kit/labels";
 import { ContainerLogSource, hostContainer, ServerHost } from "../server/host";
 import { removeFileScript, remoteCommand, StdinFileOptions, stdinFileScript } from "../server/scripts";
@@ -98,7 +98,7 @@ export function declareServerGateway(host: ServerHost, gw: ServerGateway, a: Ser
         {
             image: { pull: a.settings.image, role: "gateway-image" },
             args: gatewayContainerArgs(gw, { source: a.logSource, logRotation: s.logRotation, memoryLimit: a.settings.resources.memoryLimit }),
-            labels: recommendedLabels({ name: "gateway", instance: host.instance, component: "entry-point", version: imageTag(a.settings.image) }),
+            labels: recommendedLabels({ name: "gateway", instance: host.instance, component: "entry-point", version: imageVersion(a.settings.image) }),
             revisions: [
                 // The shipper picks up the entry point's access log (route and refusal reason; never a token).
                 ...(a.logSource?.labels ?? []),

@@ -4,7 +4,7 @@
 // its health endpoint. Declared on the host (components/server/host.ts).
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { familiarImageReference, imageTag } from "../../kit/image-ref";
+import { familiarImageReference, imageVersion } from "../../kit/image-ref";
 import { recommendedLabels } from "../../kit/labels";
 import { ContainerLogSource, hostContainer, ServerHost } from "../server/host";
 import { foldersScript } from "../server/scripts";
@@ -91,7 +91,7 @@ export function declareServerLogShipper(host: ServerHost, sink: ServerLogSinkArg
                 memoryLimit: def.logSink.resources.memoryLimit,
                 logRotation: s.logRotation,
             }),
-            labels: recommendedLabels({ name: "log-shipper", instance: host.instance, component: "log-shipper", version: imageTag(shipper.container.image) }),
+            labels: recommendedLabels({ name: "log-shipper", instance: host.instance, component: "log-shipper", version: imageVersion(shipper.container.image) }),
             // The collector reads its files at start only: a rewritten file (new step id) recreates it.
             revisions: Object.entries(written).map(([what, w]) => ({ label: `triton-platform/${what}-file-revision`, value: w.id })),
         },

@@ -106,7 +106,7 @@ export function modelContainerSpec(settings: ServerSettings, triton: TritonSetti
     };
 }
 
-/** One blue-green slot's container behind the gateway (components/server/slots.ts). */
+/** One blue-green slot's container behind the gateway (server-slots.ts). */
 export interface SlotContainerOptions {
     slot: "blue" | "green";
     /** Its loopback ports (slotPorts()). */

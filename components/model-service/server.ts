@@ -7,7 +7,7 @@
 import * as command from "@pulumi/command";
 import * as docker from "@pulumi/docker";
 import * as pulumi from "@pulumi/pulumi";
-import { imageTag } from "../../kit/image-ref";
+import { imageTag, imageVersion } from "../../kit/image-ref";
 import { recommendedLabels } from "../../kit/labels";
 import { DEFAULT_TRITON_IMAGE, SLOT_NAMES, SlotName } from "../../kit/slots";
 import { ContainerLogSource, hostContainer, ServerHost } from "../server/host";
@@ -93,7 +93,7 @@ export function declareServerModelService(host: ServerHost, a: ServerModelServic
                     // Not a secret: the release that serves, for the model's replies (the example model names it).
                     envs: [`${RELEASE_ENV}=${imageTag(image) ?? image}`],
                 },
-                labels: recommendedLabels({ name: "triton", instance: host.instance, component: "model-server", version: imageTag(image) }),
+                labels: recommendedLabels({ name: "triton", instance: host.instance, component: "model-server", version: imageVersion(image) }),
                 revisions: [
                     // The shipper picks exactly the containers that carry its component label in their log lines.
                     ...(a.logSource?.labels ?? []),
