@@ -52,13 +52,10 @@ export interface ServerPlatformArgs extends LightweightServerArgs {
 
 /** The platform on the server, as the stack outputs name it. */
 export interface ServerPlatform {
-    server: LightweightServer;
     /** Where collaboration platforms reach the model service (R8: the domain when set). Resolves once it serves. */
     endpoint: pulumi.Output<string>;
     /** R15 troubleshooting commands, by symptom. */
     troubleshooting: pulumi.Output<Record<string, string>>;
-    /** The serving model container's name on the server. */
-    containerName: string;
     /** The gateway container's name; undefined without a gateway. */
     gatewayContainerName?: string;
     /** `s3://bucket/prefix/` the server's logs land under; undefined without a log sink. */
@@ -90,8 +87,7 @@ export function deployServer(name: string, args: ServerPlatformArgs): ServerPlat
         checkGatewayServicePort(args.triton.servicePort, gw.listenPorts);
     }
 
-    const server = new LightweightServer(name, args);
-    const host = server.host;
+    const host = new LightweightServer(name, args).host;
     // R13: the log shipper first; Triton's and the gateway's containers carry its logging options.
     const shipper = args.logSink && declareServerLogShipper(host, args.logSink);
     const model = declareServerModelService(host, {
@@ -130,7 +126,6 @@ export function deployServer(name: string, args: ServerPlatformArgs): ServerPlat
     }
 
     return {
-        server,
         endpoint: pulumi.all([model.ready.stdout, gateway?.ready.stdout]).apply(() => serverEndpoint(s, args.triton.servicePort)),
         troubleshooting: pulumi.output(
             serverTroubleshootingCommands(s, args.triton.servicePort, {
@@ -146,7 +141,6 @@ export function deployServer(name: string, args: ServerPlatformArgs): ServerPlat
                     },
             }),
         ),
-        containerName: model.containerName,
         gatewayContainerName: gateway ? SERVER_GATEWAY_CONTAINER : undefined,
         logDestination: shipper?.destination,
     };

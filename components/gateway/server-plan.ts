@@ -7,7 +7,7 @@ import type * as docker from "@pulumi/docker";
 import { createHash } from "crypto";
 import { quantityValue } from "../../kit/schema";
 import type { SourceContainerArgs } from "../logsink/server-plan";
-import { ADMIN_KEY_HEADER } from "../model-service/workload";
+import { ADMIN_KEY_HEADER, TRITON_READY_PATH } from "../model-service/workload";
 import { dockerCapabilities, memoryLimitMiB } from "../server/container";
 import { HEADER, shq } from "../server/scripts";
 import { JWT_PREVIOUS_SECRET_ENV, JWT_SECRET_ENV, JwtPolicy, renderHaproxyConfig } from "./haproxy";
@@ -194,7 +194,7 @@ export function serverGateway(args: ServerGatewayArgs): ServerGateway {
 export const GATEWAY_READY_TIMEOUT_SECONDS = 60;
 
 /** The path collaboration platforms and operators use for Triton's readiness (the default `health` route). */
-export const READINESS_PATH = "/v2/health/ready";
+export const READINESS_PATH = TRITON_READY_PATH;
 
 /** The first route haproxy picks for a path (first match wins, as in the generated config). */
 export function routeFor(routes: readonly RouteSettings[], path: string): RouteSettings | undefined {

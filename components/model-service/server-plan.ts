@@ -2,15 +2,13 @@
 // arguments (one per blue-green slot behind the gateway, or the one container on the service port without
 // it), its start script and healthcheck, the readiness wait, and where its admin-key file lives. The same
 // restricted APIs, admin-key header and model configuration as on Kubernetes. server.ts declares them.
-import { ADMIN_KEY_HEADER, RESTRICTED_APIS } from "./workload";
+import { ADMIN_KEY_HEADER, RESTRICTED_APIS, TRITON_READY_PATH } from "./workload";
 import { dockerCapabilities, goDuration, parseContainerUser } from "../server/container";
 import type { ServerSettings } from "../server/schema";
 import { HEADER, SECRETS_DIR, shq, StdinFileOptions } from "../server/scripts";
 
 /** Name of the model container (R15 commands refer to it; a slot's is `<name>-<slot>`). */
 export const CONTAINER_NAME = "triton-model-server";
-/** Triton's readiness endpoint (KServe v2): 200 once every model is loaded. */
-export const TRITON_READY_PATH = "/v2/health/ready";
 
 /** Folder of the model container's env file on the server (the container user's only, mounted read-only). */
 export const MODEL_SERVER_SECRETS_DIR = `${SECRETS_DIR}/model-server`;
@@ -211,5 +209,5 @@ exec tritonserver \\
 
 /** The container's healthcheck (bash only: the image need not ship curl). */
 export function healthcheckScript(httpPort: number): string {
-    return `exec 3<>/dev/tcp/127.0.0.1/${httpPort} && printf 'GET /v2/health/ready HTTP/1.0\\r\\n\\r\\n' >&3 && head -n 1 <&3 | grep -q ' 200 '`;
+    return `exec 3<>/dev/tcp/127.0.0.1/${httpPort} && printf 'GET ${TRITON_READY_PATH} HTTP/1.0\\r\\n\\r\\n' >&3 && head -n 1 <&3 | grep -q ' 200 '`;
 }

@@ -12,6 +12,7 @@
 import { otherSlot, SlotName, SLOT_NAMES } from "../../kit/slots";
 import { shq } from "../server/scripts";
 import { CONTAINER_NAME } from "./server-plan";
+import { TRITON_READY_PATH } from "./workload";
 
 /** How far each slot's loopback ports are from Triton's own (8000/8002 stay the router's). */
 export const SLOT_PORT_OFFSET: Record<SlotName, number> = { blue: 100, green: 200 };
@@ -164,8 +165,8 @@ set -euo pipefail
 root="\${TRITON_FILES_ROOT:-}"
 active=${o.active}
 container=${shq(slotContainerName(o.active))}
-ready_url=${shq(`http://127.0.0.1:${ports.http}/v2/health/ready`)}
-router_url=${shq(`http://127.0.0.1:${o.triton.http}/v2/health/ready`)}
+ready_url=${shq(`http://127.0.0.1:${ports.http}${TRITON_READY_PATH}`)}
+router_url=${shq(`http://127.0.0.1:${o.triton.http}${TRITON_READY_PATH}`)}
 others=(${others.join(" ")})
 routing_dir="$root"${shq(o.routingFile.slice(0, slash))}
 routing="$root"${shq(o.routingFile)}

@@ -12,10 +12,11 @@ import { recommendedLabels } from "../../kit/labels";
 import { DEFAULT_TRITON_IMAGE, SLOT_NAMES, SlotName } from "../../kit/slots";
 import { ContainerLogSource, hostContainer, ServerHost } from "../server/host";
 import { envFileContent } from "../server/scripts";
-import { CONTAINER_NAME, modelContainerSpec, modelKeyFileOptions, slotContainerSpec, TRITON_READY_PATH, TritonSettings, waitReadyScript } from "./server-plan";
+import { CONTAINER_NAME, modelContainerSpec, modelKeyFileOptions, slotContainerSpec, TritonSettings, waitReadyScript } from "./server-plan";
 import { imageRetentionScript } from "./server-releases";
 import { modelRepositoryScript, RELEASE_ENV, RepositoryFile, repositoryPayload } from "./server-repository";
 import { checkSlotPorts, GATEWAY_ADMIN_DIR, slotContainerName, slotPorts, slotRoutingConfig, slotSwitchScript } from "./server-slots";
+import { TRITON_READY_PATH } from "./workload";
 
 /** The gateway's slot router in front of the slots (components/gateway's serverGateway().slotRouting). */
 export interface SlotRouter {

@@ -15,6 +15,8 @@ export const SLOT_LABEL = "triton-platform/slot";
 export const ADMIN_KEY_ENV = "TRITON_ADMIN_KEY";
 /** HTTP header that carries the restricted-API key. */
 export const ADMIN_KEY_HEADER = "triton-admin-key";
+/** Triton's readiness endpoint (KServe v2): 200 once every model is loaded. Probes, waits and checks on both targets use it. */
+export const TRITON_READY_PATH = "/v2/health/ready";
 /** Triton admin APIs closed to callers without the restricted-API key. */
 export const RESTRICTED_APIS = ["model-repository", "model-config", "shared-memory", "statistics", "trace", "logging"];
 
@@ -78,9 +80,9 @@ function probe(path: string, timing: ProbeSettings): Probe {
  */
 export function tritonProbes(settings: ModelServiceSettings): { startupProbe: Probe; livenessProbe: Probe; readinessProbe: Probe } {
     return {
-        startupProbe: probe("/v2/health/ready", settings.probes.startup),
+        startupProbe: probe(TRITON_READY_PATH, settings.probes.startup),
         livenessProbe: probe("/v2/health/live", settings.probes.liveness),
-        readinessProbe: probe("/v2/health/ready", settings.probes.readiness),
+        readinessProbe: probe(TRITON_READY_PATH, settings.probes.readiness),
     };
 }
 
