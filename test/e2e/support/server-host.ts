@@ -8,6 +8,7 @@ import * as http from "http";
 import * as net from "net";
 import * as os from "os";
 import * as path from "path";
+import { describe, it } from "vitest";
 
 const SCRIPT = path.join(__dirname, "server-host.sh");
 
@@ -68,6 +69,24 @@ export function rootProblem(): string | undefined {
     return typeof process.getuid === "function" && process.getuid() === 0
         ? undefined
         : "needs root: run as root or via .ci/run (the test host is a network namespace with its own mounts, sshd and dockerd)";
+}
+
+/**
+ * A suite on the test host, which needs root. Without root it is one failing test that says why, not a
+ * skip: a suite that did not run must not count as passing.
+ */
+export function describeAsRoot(title: string, body: () => void): void {
+    const notRoot = rootProblem();
+    describe(
+        title,
+        notRoot
+            ? () => {
+                  it("needs root", () => {
+                      throw new Error(notRoot);
+                  });
+              }
+            : body,
+    );
 }
 
 /** Why the test host cannot be started on this machine (empty: it can). */
